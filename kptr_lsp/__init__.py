@@ -1,0 +1,3 @@
+"""kptr-lsp: the Linux BPF verifier's verdict on the C line."""
+
+__version__ = "0.1.0"
