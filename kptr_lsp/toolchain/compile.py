@@ -1,0 +1,198 @@
+"""Compile the editor's unsaved buffer for BPF without touching the disk.
+
+The text goes to clang on stdin behind `#line 1 "<path>"`, so diagnostics, DWARF and the
+.BTF.ext line info name the real file and lines; the object comes back on stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+from kptr_lsp.findings import Finding, Location, Severity, Source
+from kptr_lsp.toolchain import compdb, vmlinux
+from kptr_lsp.toolchain.clang import Clang, find_clang, find_libbpf_headers
+from kptr_lsp.toolchain.diagnostics import parse_clang_stderr
+
+_LIBBPF_INCLUDE_RE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*[<"]bpf/', re.MULTILINE)
+_DIR_FLAGS = ("-I", "-isystem", "-idirafter", "-iquote")
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    clang: str | None = None
+    extra_flags: tuple[str, ...] = ()
+    include_dirs: tuple[str, ...] = ()
+    kernel_btf: str = vmlinux.DEFAULT_KERNEL_BTF
+    timeout_s: float = 30.0
+    workspace_root: str | None = None
+    use_compile_commands: bool = True
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    obj: bytes | None
+    findings: tuple[Finding, ...]
+    command: tuple[str, ...]
+    duration_s: float
+
+
+def _dirs_in(flags: tuple[str, ...]) -> list[str]:
+    """Include directories named by -I/-isystem/-idirafter/-iquote, joined or separate."""
+    dirs: list[str] = []
+    for i, f in enumerate(flags):
+        if f in _DIR_FLAGS:
+            if i + 1 < len(flags):
+                dirs.append(os.path.abspath(flags[i + 1]))
+        elif f.startswith("-I"):
+            dirs.append(os.path.abspath(f[2:]))
+    return dirs
+
+
+def _workspace_dirs(file_dir: str, root: str | None) -> list[str]:
+    """Where a project keeps its own vmlinux.h: the file's parents up to the root, root/include."""
+    if not root:
+        return [file_dir]
+    root = os.path.abspath(root)
+    dirs: list[str] = []
+    d = file_dir
+    while True:
+        dirs.append(d)
+        if d == root or os.path.dirname(d) == d:
+            break
+        d = os.path.dirname(d)
+    if d != root:  # the file lies outside the workspace
+        dirs = [file_dir]
+    return [*dirs, os.path.join(root, "include")]
+
+
+def _vmlinux_flags(
+    text: str, file_dir: str, include_dirs: list[str], options: CompileOptions
+) -> list[str]:
+    if not vmlinux.includes_vmlinux(text):
+        return []
+    # A project's own vmlinux.h wins over a generated one: it may be trimmed or pinned.
+    found = vmlinux.find_existing([file_dir, *include_dirs])
+    if found is None:
+        found = vmlinux.find_existing(_workspace_dirs(file_dir, options.workspace_root))
+    if found is None:
+        found = vmlinux.ensure_vmlinux_h(options.kernel_btf)
+    return [] if found in include_dirs else ["-I", found]
+
+
+def build_command(path: str, text: str, options: CompileOptions, clang: Clang) -> tuple[str, ...]:
+    """The clang argv for compiling `text` (as `path`) from stdin to an object on stdout."""
+    path = os.path.abspath(path)
+    file_dir = os.path.dirname(path)
+    project: tuple[str, ...] = ()
+    if options.use_compile_commands:
+        project = compdb.flags_for(path, options.workspace_root) or ()
+    user_dirs = [os.path.abspath(d) for d in options.include_dirs]
+    include_dirs = [*user_dirs, *_dirs_in(project), *_dirs_in(options.extra_flags)]
+
+    cmd: list[str] = [clang.path]
+    if not any(f in ("-target", "--target") or f.startswith("--target=") for f in project):
+        cmd += ["-target", "bpf"]
+    if not any(f.startswith("-g") for f in project):
+        cmd.append("-g")
+    if not any(f.startswith("-O") for f in project):
+        cmd.append("-O2")
+    cmd += [
+        "-c",
+        "-fno-color-diagnostics",
+        "-fno-caret-diagnostics",
+        "-fdiagnostics-print-source-range-info",
+    ]
+    if not any(f.startswith("-D__TARGET_ARCH_") for f in project):
+        cmd.append(f"-D__TARGET_ARCH_{clang.target_arch}")
+    # Quote includes resolve against the file's directory, as they would for the file on disk.
+    cmd += ["-iquote", file_dir]
+    for d in user_dirs:
+        cmd += ["-I", d]
+    cmd += project
+    cmd += _vmlinux_flags(text, file_dir, include_dirs, options)
+    if _LIBBPF_INCLUDE_RE.search(text):
+        searched = [file_dir, *include_dirs, *clang.system_includes]
+        libbpf_dir = find_libbpf_headers(clang, searched)
+        if libbpf_dir not in searched:
+            cmd += ["-idirafter", libbpf_dir]
+    for d in clang.system_includes:
+        cmd += ["-idirafter", d]
+    cmd += options.extra_flags
+    cmd += ["-x", "c", "-", "-o", "-"]
+    return tuple(cmd)
+
+
+def _line_directive(path: str) -> str:
+    escaped = path.replace("\\", "\\\\").replace('"', '\\"')
+    return f'#line 1 "{escaped}"\n'
+
+
+def _run(
+    cmd: tuple[str, ...], stdin: bytes, cwd: str, timeout_s: float
+) -> tuple[int | None, bytes, bytes]:
+    """Run clang; on timeout kill its whole process group (the driver may fork cc1)."""
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return None, b"", b""
+    return proc.returncode, out, err
+
+
+def compile_buffer(path: str, text: str, *, options: CompileOptions) -> CompileResult:
+    """Compile the editor's text for `path`. Raises ToolchainError when clang, libbpf headers
+    or kernel BTF are missing; everything clang itself says comes back as findings."""
+    path = os.path.abspath(path)
+    clang = find_clang(options.clang)
+    cmd = build_command(path, text, options, clang)
+    file_dir = os.path.dirname(path)
+    cwd = file_dir if os.path.isdir(file_dir) else os.getcwd()
+    stdin = (_line_directive(path) + text).encode("utf-8", errors="surrogateescape")
+
+    start = time.perf_counter()
+    returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s)
+    duration = time.perf_counter() - start
+
+    if returncode is None:
+        timed_out = Finding(
+            Location(path, 1, 0),
+            Severity.ERROR,
+            Source.CLANG,
+            f"clang timed out after {options.timeout_s:g} s and was stopped; "
+            "raise the compile timeout setting if the program is this large",
+            code="timeout",
+        )
+        return CompileResult(None, (timed_out,), cmd, duration)
+
+    stderr = err.decode("utf-8", errors="replace")
+    findings = parse_clang_stderr(stderr, main_path=path, cwd=cwd, prefix_lines=1)
+    obj = out if returncode == 0 and out.startswith(b"\x7fELF") else None
+    if obj is None and not any(f.severity == Severity.ERROR for f in findings):
+        # clang failed without a diagnostic we could parse (a crash, a signal): say so.
+        tail = stderr.strip().splitlines()[-5:]
+        findings = (
+            *findings,
+            Finding(
+                Location(path, 1, 0),
+                Severity.ERROR,
+                Source.CLANG,
+                f"clang exited with status {returncode}" + (": " + " ".join(tail) if tail else ""),
+            ),
+        )
+    return CompileResult(obj, findings, cmd, duration)
