@@ -1,0 +1,236 @@
+"""ctypes binding to the system libbpf (1.x): only the calls the loader needs.
+
+Handles are plain ints (C pointers). Functions return libbpf's own convention turned into Python:
+negative error codes become positive errnos, NULL pointers become None. Nothing here knows about
+programs' results; see loader.py for that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import platform
+import threading
+from collections.abc import Callable
+from typing import Final
+
+# enum libbpf_print_level
+LIBBPF_WARN: Final = 0
+LIBBPF_INFO: Final = 1
+LIBBPF_DEBUG: Final = 2
+
+BPF_PROG_TYPE_SOCKET_FILTER: Final = 1
+BPF_PROG_TYPE_XDP: Final = 6
+BPF_PROG_TYPE_TRACING: Final = 26
+BPF_PROG_TYPE_LSM: Final = 29
+BPF_INSN_SIZE: Final = 8
+
+# sizeof(va_list) per ABI. On x86_64 va_list is __va_list_tag[1] (arrives as a pointer); on aarch64
+# the 32-byte struct is passed by reference. Either way a plain memcpy is va_copy, which lets us
+# format a message twice when the first buffer was too small.
+_VA_LIST_SIZE: Final = {"x86_64": 24, "aarch64": 32}.get(platform.machine(), 0)
+_FIRST_FORMAT_SIZE: Final = 4096
+
+
+class OpenOpts(ctypes.Structure):
+    """struct bpf_object_open_opts as of libbpf 1.1 (80 bytes on LP64)."""
+
+    _fields_ = (
+        ("sz", ctypes.c_size_t),
+        ("object_name", ctypes.c_char_p),
+        ("relaxed_maps", ctypes.c_bool),
+        ("pin_root_path", ctypes.c_char_p),
+        ("_attach_prog_fd", ctypes.c_uint32),  # removed field, kept for layout
+        ("kconfig", ctypes.c_char_p),
+        ("btf_custom_path", ctypes.c_char_p),
+        ("kernel_log_buf", ctypes.c_void_p),
+        ("kernel_log_size", ctypes.c_size_t),
+        ("kernel_log_level", ctypes.c_uint32),
+    )
+
+
+PRINT_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+
+PrintSink = Callable[[int, str], None]
+"""Receives (libbpf print level, formatted message) for every libbpf print."""
+
+
+class LibbpfError(OSError):
+    """libbpf could not be found or lacks a symbol we need."""
+
+
+def _find_libbpf() -> str:
+    return ctypes.util.find_library("bpf") or "libbpf.so.1"
+
+
+class Libbpf:
+    """The libbpf shared object with typed wrappers. Use `libbpf()` for the shared instance."""
+
+    def __init__(self, path: str | None = None) -> None:
+        try:
+            self._lib = ctypes.CDLL(path or _find_libbpf(), use_errno=True)
+            self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        except OSError as exc:
+            raise LibbpfError(f"cannot load libbpf: {exc}") from exc
+        self._print_fn: object = None  # keeps the C callback alive while installed
+        self.print_sink: PrintSink | None = None
+        self._declare()
+
+    def _declare(self) -> None:
+        vp, cp, i, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_size_t
+        sigs: dict[str, tuple[object, list[object]]] = {
+            "bpf_object__open_mem": (vp, [vp, sz, ctypes.POINTER(OpenOpts)]),
+            "bpf_object__load": (i, [vp]),
+            "bpf_object__close": (None, [vp]),
+            "bpf_object__next_program": (vp, [vp, vp]),
+            "bpf_object__name": (cp, [vp]),
+            "bpf_program__name": (cp, [vp]),
+            "bpf_program__section_name": (cp, [vp]),
+            "bpf_program__set_autoload": (i, [vp, ctypes.c_bool]),
+            "bpf_program__set_log_buf": (i, [vp, vp, sz]),
+            "bpf_program__set_log_level": (i, [vp, ctypes.c_uint32]),
+            "bpf_program__insns": (vp, [vp]),
+            "bpf_program__insn_cnt": (sz, [vp]),
+            "bpf_program__type": (i, [vp]),
+            "libbpf_set_print": (vp, [PRINT_FN]),
+            "libbpf_strerror": (i, [i, vp, sz]),
+            "libbpf_version_string": (cp, []),
+            "bpf_prog_load": (i, [i, cp, cp, vp, sz, vp]),
+            "libbpf_probe_bpf_prog_type": (i, [i, vp]),
+        }
+        try:
+            for name, (restype, argtypes) in sigs.items():
+                fn = getattr(self._lib, name)
+                fn.restype = restype
+                fn.argtypes = argtypes
+        except AttributeError as exc:
+            raise LibbpfError(f"libbpf lacks a symbol: {exc}") from exc
+        self._libc.vsnprintf.restype = ctypes.c_int
+        self._libc.vsnprintf.argtypes = [vp, sz, cp, vp]
+
+    # --- objects -----------------------------------------------------------------------------
+
+    def open_mem(self, buf: ctypes.Array[ctypes.c_char], opts: OpenOpts) -> tuple[int | None, int]:
+        """(object handle, 0) or (None, errno). `buf` must outlive the object: libbpf keeps it."""
+        ptr = self._lib.bpf_object__open_mem(buf, len(buf), ctypes.byref(opts))
+        if not ptr:
+            return None, ctypes.get_errno() or 22
+        return int(ptr), 0
+
+    def load(self, obj: int) -> int:
+        """0 or a positive errno. Releases the GIL for the whole verification."""
+        ret = int(self._lib.bpf_object__load(obj))
+        return -ret if ret < 0 else 0
+
+    def close(self, obj: int) -> None:
+        self._lib.bpf_object__close(obj)
+
+    def object_name(self, obj: int) -> str:
+        return _text(self._lib.bpf_object__name(obj))
+
+    def programs(self, obj: int) -> list[int]:
+        out: list[int] = []
+        prog = self._lib.bpf_object__next_program(obj, None)
+        while prog:
+            out.append(int(prog))
+            prog = self._lib.bpf_object__next_program(obj, prog)
+        return out
+
+    # --- programs ----------------------------------------------------------------------------
+
+    def program_name(self, prog: int) -> str:
+        return _text(self._lib.bpf_program__name(prog))
+
+    def program_section(self, prog: int) -> str:
+        return _text(self._lib.bpf_program__section_name(prog))
+
+    def program_type(self, prog: int) -> int:
+        return int(self._lib.bpf_program__type(prog))
+
+    def set_autoload(self, prog: int, autoload: bool) -> int:
+        return -int(self._lib.bpf_program__set_autoload(prog, autoload))
+
+    def set_log(self, prog: int, buf: ctypes.Array[ctypes.c_char], level: int) -> int:
+        """Give the program a log buffer (must outlive the load) and a verifier log level."""
+        err = -int(self._lib.bpf_program__set_log_buf(prog, buf, len(buf)))
+        return err or -int(self._lib.bpf_program__set_log_level(prog, level))
+
+    def insns(self, prog: int) -> bytes:
+        """The program's instructions as libbpf holds them now (raw struct bpf_insn array)."""
+        ptr = self._lib.bpf_program__insns(prog)
+        count = int(self._lib.bpf_program__insn_cnt(prog))
+        if not ptr or count <= 0:
+            return b""
+        return ctypes.string_at(ptr, count * BPF_INSN_SIZE)
+
+    # --- global ------------------------------------------------------------------------------
+
+    def strerror(self, err: int) -> str:
+        """libbpf's text for an errno, including its own LIBBPF_ERRNO__* codes (4000+)."""
+        buf = ctypes.create_string_buffer(256)
+        self._lib.libbpf_strerror(err, buf, len(buf))
+        return buf.value.decode(errors="replace") or os.strerror(err)
+
+    def version(self) -> str:
+        return _text(self._lib.libbpf_version_string())
+
+    def prog_load_raw(self, prog_type: int, insns: bytes, license_: str = "GPL") -> int:
+        """bpf_prog_load without an object: a file descriptor or a negative errno."""
+        buf = ctypes.create_string_buffer(insns, len(insns))
+        fd = int(
+            self._lib.bpf_prog_load(
+                prog_type, b"kptr_probe", license_.encode(), buf, len(insns) // BPF_INSN_SIZE, None
+            )
+        )
+        return fd
+
+    def probe_prog_type(self, prog_type: int) -> bool | None:
+        """libbpf's probe: does this kernel load programs of this type? None if it cannot tell."""
+        ret = int(self._lib.libbpf_probe_bpf_prog_type(prog_type, None))
+        return None if ret < 0 else ret == 1
+
+    def set_print(self, sink: PrintSink) -> None:
+        """Route every libbpf message, formatted, to `sink`. Process-global, like libbpf's hook."""
+
+        def hook(level: int, fmt: bytes | None, ap: int | None) -> int:
+            # An exception must not unwind into C: ctypes would only print it anyway.
+            with contextlib.suppress(Exception):
+                sink(level, self._format(fmt or b"", ap))
+            return 0
+
+        fn = PRINT_FN(hook)
+        self._lib.libbpf_set_print(fn)
+        self._print_fn = fn
+        self.print_sink = sink
+
+    def _format(self, fmt: bytes, ap: int | None) -> str:
+        if ap is None:
+            return fmt.decode(errors="replace")
+        saved = ctypes.string_at(ap, _VA_LIST_SIZE) if _VA_LIST_SIZE else b""
+        size = _FIRST_FORMAT_SIZE if _VA_LIST_SIZE else 1 << 20
+        buf = ctypes.create_string_buffer(size)
+        need = int(self._libc.vsnprintf(buf, size, fmt, ap))
+        if need >= size and saved:
+            ctypes.memmove(ap, saved, len(saved))  # va_copy back to the start
+            buf = ctypes.create_string_buffer(need + 1)
+            self._libc.vsnprintf(buf, need + 1, fmt, ap)
+        return buf.value.decode(errors="replace")
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode(errors="replace") if value else ""
+
+
+_shared: Libbpf | None = None
+_shared_lock = threading.Lock()
+
+
+def libbpf() -> Libbpf:
+    """The process-wide binding (libbpf's print hook is global, so one binding is enough)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Libbpf()
+        return _shared

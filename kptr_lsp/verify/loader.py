@@ -1,0 +1,347 @@
+"""Load each program of a BPF object into the kernel verifier, one open object per program.
+
+`bpf_object__load` stops at the first program that fails, so every program gets its own
+`bpf_object` with only itself set to autoload. Nothing is attached or pinned, and every object is
+closed before we return, so the kernel keeps nothing.
+
+libbpf's print hook is process-global: messages are routed to the load running on the calling
+thread (libbpf prints from the thread that called it), so loads on several threads stay apart.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import errno as errno_mod
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+from kptr_lsp.verify.libbpf import (
+    BPF_PROG_TYPE_SOCKET_FILTER,
+    LIBBPF_DEBUG,
+    LIBBPF_INFO,
+    Libbpf,
+    LibbpfError,
+    OpenOpts,
+    libbpf,
+)
+
+MIN_LOG_SIZE = 128  # the kernel refuses smaller verifier log buffers (EINVAL)
+DEFAULT_LOG_SIZE = 1 << 20
+MAX_LOG_SIZE = 64 << 20
+LOG_GROWTH = 4
+
+Level = Literal["warn", "info", "debug"]
+
+
+class Failure(enum.Enum):
+    """Why a program did not load."""
+
+    NONE = "none"  # accepted by the verifier
+    VERIFIER = "verifier"  # the verifier rejected the code; the log has the reason
+    MAP_CREATE = "map_create"  # a map could not be created; libbpf's message names it
+    RELOCATION = "relocation"  # CO-RE, extern or kfunc resolution failed in libbpf
+    ATTACH_TARGET = "attach_target"  # the attach target does not exist in this kernel
+    NOT_PERMITTED = "not_permitted"  # refused for reasons outside the code (type unsupported, ...)
+    OPEN = "open"  # libbpf could not open or parse the object
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class LibbpfMessage:
+    """One libbpf print, formatted as libbpf wrote it ("libbpf: ..." with its newline)."""
+
+    level: Level
+    text: str
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    """One program's load. `insns` are libbpf's instructions after the load attempt: relocated,
+    subprograms appended, when the load reached the kernel; the ELF section's otherwise."""
+
+    name: str
+    section: str
+    accepted: bool
+    failure: Failure
+    errno: int
+    log: str
+    libbpf_messages: tuple[LibbpfMessage, ...]
+    insns: bytes
+    duration_s: float
+    # The cause lies outside this program (a map, an extern, the object): libbpf stopped before
+    # loading any program, so every program of the object reports the same failure.
+    object_wide: bool = False
+
+
+@dataclass(frozen=True)
+class ObjectResult:
+    """Every program's load; BTF and open outcomes are the object's, shared by all programs."""
+
+    programs: tuple[ProgramResult, ...]
+    btf_rejected: bool
+    btf_log: str
+    open_error: str | None
+
+
+# --- libbpf's print hook, routed per thread ---------------------------------------------------
+
+_LEVELS: dict[int, Level] = {LIBBPF_INFO: "info", LIBBPF_DEBUG: "debug"}
+_route = threading.local()
+_hook_lock = threading.Lock()
+
+
+def _sink(level: int, text: str) -> None:
+    messages: list[LibbpfMessage] | None = getattr(_route, "messages", None)
+    if messages is not None:
+        messages.append(LibbpfMessage(_LEVELS.get(level, "warn"), text))
+
+
+def _binding() -> Libbpf:
+    lib = libbpf()
+    with _hook_lock:
+        # Checked every time: anyone may have replaced libbpf's global hook since.
+        if lib.print_sink is not _sink:
+            lib.set_print(_sink)
+    return lib
+
+
+class _Capture:
+    """Collects libbpf's messages printed on this thread while the block runs."""
+
+    def __init__(self) -> None:
+        self.messages: list[LibbpfMessage] = []
+
+    def __enter__(self) -> _Capture:
+        _route.messages = self.messages
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _route.messages = None
+
+
+# --- classification ---------------------------------------------------------------------------
+# Evidence from libbpf 1.1.2 on Linux 6.18 (see tests/verify/test_loader.py for each case).
+
+_ENOTSUPP = 524  # kernel-internal errno that leaks to user space for unsupported features
+_REACHED_KERNEL = re.compile(r"prog '([^']*)': BPF program load failed")
+_MAP_FAILED = re.compile(r"map '[^']*': failed to")
+_BTF_LOG = re.compile(r"-- BEGIN BTF LOAD LOG ---\n(.*?)\n?-- END BTF LOAD LOG --", re.S)
+_ATTACH_HINTS = ("failed to find kernel BTF type ID of", "failed to find BPF program (FD")
+_RELOCATION_HINTS = (
+    "extern (",
+    "failed to resolve CO-RE relocation",
+    "relo #",
+    "failed to relocate",
+    "failed to resolve externs",
+    "failed to find BTF for extern",
+    "failed to find valid kernel BTF",
+)
+# libbpf poisons instructions it could not relocate; the verifier then fails on them.
+_POISON_MARKS = (
+    "<invalid CO-RE relocation>",
+    "<invalid BPF map reference>",
+    "<invalid kfunc call>",
+)
+_REFUSED_ERRNOS = (errno_mod.EPERM, errno_mod.EINVAL, errno_mod.EOPNOTSUPP, _ENOTSUPP)
+
+
+def _classify(
+    prog_name: str, err: int, log: str, messages: Iterable[LibbpfMessage]
+) -> tuple[Failure, bool]:
+    """(failure class, object_wide) from the errno, the verifier log and libbpf's warnings."""
+    if err == 0:
+        return Failure.NONE, False
+    text = "".join(m.text for m in messages if m.level == "warn")
+    reached = any(m.group(1) == prog_name for m in _REACHED_KERNEL.finditer(text))
+    if not reached and _MAP_FAILED.search(text):
+        return Failure.MAP_CREATE, True
+    if not reached and any(h in text for h in _ATTACH_HINTS):
+        return Failure.ATTACH_TARGET, False
+    if any(mark in log for mark in _POISON_MARKS):
+        return Failure.RELOCATION, False
+    if not reached and any(h in text for h in _RELOCATION_HINTS):
+        return Failure.RELOCATION, f"prog '{prog_name}'" not in text
+    if not reached and err == errno_mod.ESRCH:
+        return Failure.ATTACH_TARGET, False
+    if reached:
+        if log.strip():
+            return Failure.VERIFIER, False
+        if err in _REFUSED_ERRNOS:
+            return Failure.NOT_PERMITTED, False
+        return Failure.OTHER, False
+    return Failure.OTHER, f"prog '{prog_name}'" not in text
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Target:
+    name: str
+    section: str
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    err: int
+    log: bytes
+    insns: bytes
+    opened: bool
+
+
+def _load_one(
+    lib: Libbpf,
+    data: ctypes.Array[ctypes.c_char],
+    obj_name: str,
+    target: _Target,
+    log_level: int,
+    log_size: int,
+) -> ProgramResult:
+    start = time.monotonic()
+    while True:
+        with _Capture() as cap:
+            got = _attempt(lib, data, obj_name, target.name, log_level, log_size)
+        full = got.err == errno_mod.ENOSPC or len(got.log) >= log_size - 1
+        if got.opened and full and log_size < MAX_LOG_SIZE:
+            # The kernel fails the load with ENOSPC when the log did not fit, even for a good
+            # program, and libbpf does not retry with a caller's buffer: grow and verify again.
+            log_size = min(log_size * LOG_GROWTH, MAX_LOG_SIZE)
+            continue
+        break
+    log = got.log.decode(errors="replace")
+    if got.opened:
+        failure, wide = _classify(target.name, got.err, log, cap.messages)
+    else:
+        failure, wide = Failure.OPEN, True
+    return ProgramResult(
+        name=target.name,
+        section=target.section,
+        accepted=got.err == 0,
+        failure=failure,
+        errno=got.err,
+        log=log,
+        libbpf_messages=tuple(cap.messages),
+        insns=got.insns,
+        duration_s=time.monotonic() - start,
+        object_wide=wide,
+    )
+
+
+def _open_opts(obj_name: str) -> OpenOpts:
+    return OpenOpts(sz=ctypes.sizeof(OpenOpts), object_name=obj_name.encode())
+
+
+def _attempt(
+    lib: Libbpf,
+    data: ctypes.Array[ctypes.c_char],
+    obj_name: str,
+    prog_name: str,
+    log_level: int,
+    log_size: int,
+) -> _Attempt:
+    """One open, load and close of the object with only `prog_name` set to load."""
+    obj, err = lib.open_mem(data, _open_opts(obj_name))
+    if obj is None:
+        return _Attempt(err, b"", b"", opened=False)
+    try:
+        log_buf = ctypes.create_string_buffer(log_size)
+        target = None
+        for prog in lib.programs(obj):
+            mine = lib.program_name(prog) == prog_name
+            lib.set_autoload(prog, mine)
+            if mine:
+                target = prog
+        if target is None:
+            return _Attempt(errno_mod.ENOENT, b"", b"", opened=True)
+        err = lib.set_log(target, log_buf, log_level) or lib.load(obj)
+        # Read back before close: libbpf frees the instructions with the object.
+        return _Attempt(err, log_buf.value, lib.insns(target), opened=True)
+    finally:
+        lib.close(obj)
+
+
+def _list_programs(
+    lib: Libbpf, data: ctypes.Array[ctypes.c_char], obj_name: str
+) -> tuple[list[_Target], str | None]:
+    with _Capture() as cap:
+        obj, err = lib.open_mem(data, _open_opts(obj_name))
+    if obj is None:
+        detail = "".join(m.text for m in cap.messages if m.level == "warn").strip()
+        reason = f"{lib.strerror(err)} (errno {err})"
+        return [], f"{reason}: {detail}" if detail else reason
+    try:
+        return [
+            _Target(lib.program_name(p), lib.program_section(p)) for p in lib.programs(obj)
+        ], None
+    finally:
+        lib.close(obj)
+
+
+def verify_object(
+    data: bytes,
+    *,
+    log_level: int = 1,
+    programs: Iterable[str] | None = None,
+    jobs: int = 1,
+    name: str = "obj",
+    log_size: int = DEFAULT_LOG_SIZE,
+) -> ObjectResult:
+    """Verify each program of the object `data` in the running kernel; keep nothing loaded.
+
+    `programs` limits the run to those function names; `jobs > 1` verifies programs in parallel
+    threads (libbpf releases the GIL). `log_size` is the first verifier log buffer; it grows on
+    ENOSPC up to MAX_LOG_SIZE.
+    """
+    lib = _binding()
+    log_size = max(log_size, MIN_LOG_SIZE)
+    buf = ctypes.create_string_buffer(data, len(data))
+    targets, open_error = _list_programs(lib, buf, name)
+    if open_error is not None:
+        return ObjectResult((), btf_rejected=False, btf_log="", open_error=open_error)
+    if programs is not None:
+        wanted = set(programs)
+        targets = [t for t in targets if t.name in wanted]
+
+    def run(target: _Target) -> ProgramResult:
+        return _load_one(lib, buf, name, target, log_level, log_size)
+
+    if jobs > 1 and len(targets) > 1:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kptr-verify") as pool:
+            results = tuple(pool.map(run, targets))
+    else:
+        results = tuple(run(t) for t in targets)
+    btf_rejected, btf_log = _btf_outcome(results)
+    return ObjectResult(results, btf_rejected=btf_rejected, btf_log=btf_log, open_error=None)
+
+
+def _btf_outcome(results: Iterable[ProgramResult]) -> tuple[bool, str]:
+    for result in results:
+        text = "".join(m.text for m in result.libbpf_messages)
+        if "Error loading .BTF into kernel" in text:
+            found = _BTF_LOG.search(text)
+            return True, found.group(1).strip("\n") if found else ""
+    return False, ""
+
+
+# One instruction: r0 = 0; exit. Loaded as a socket filter, the least privileged type.
+_PROBE_INSNS = bytes.fromhex("b700000000000000") + bytes.fromhex("9500000000000000")
+
+
+def bpf_available() -> tuple[bool, str]:
+    """Can this process load BPF programs at all? (False, reason) when not."""
+    try:
+        lib = _binding()
+    except LibbpfError as exc:
+        return False, str(exc)
+    fd = lib.prog_load_raw(BPF_PROG_TYPE_SOCKET_FILTER, _PROBE_INSNS)
+    if fd < 0:
+        return False, f"bpf(BPF_PROG_LOAD) failed: {os.strerror(-fd)}"
+    os.close(fd)
+    return True, ""
