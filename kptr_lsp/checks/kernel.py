@@ -1,0 +1,250 @@
+"""The target kernel as the type-tag checks see it: version-dependent rules plus its BTF.
+
+Every version number below comes from the kernel's history (commit → release it was merged
+for), not from guessing; see the report in tests/checks/test_kernel_truth.py for the behaviour
+each one is checked against on the running kernel.
+
+- 5.19: kptrs arrive ("Introduce typed pointer support in BPF maps"): tag "kptr" is an
+  unreferenced kptr, "kptr_ref" a referenced one; HASH, LRU_HASH and ARRAY maps hold them.
+- 6.1: PERCPU_ARRAY maps hold kptrs ("bpf: Support kptrs in percpu arraymap").
+- 6.2: the field record is generalised; at most 10 special fields per type.
+- 6.4: 03b77e17aeb2 "bpf: Rename __kptr_ref -> __kptr and __kptr -> __kptr_untrusted": "kptr"
+  now means referenced, "kptr_untrusted" unreferenced, "kptr_ref" is unknown. Same release:
+  kptrs in PERCPU_HASH, LRU_PERCPU_HASH and the local-storage maps.
+- 6.7: "percpu_kptr" (BPF_KPTR_PERCPU, Yonghong Song's local percpu kptr series).
+- 6.10: bpf_wq makes it 11 special fields per type (BTF_FIELDS_MAX).
+- 6.12: "bpf: Search for kptrs in prog BTF structs": kptr fields of every struct in the
+  program's BTF are parsed when the BTF is loaded, so a bad field next to a good kptr makes
+  the kernel reject the whole BTF.
+- 6.13: "uptr" (task storage maps only).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass
+
+from ..btf.errors import BTFError
+from ..btf.spec import KERNEL_BTF, Spec
+from ..btf.types import Func, Ptr, Struct
+
+# enum bpf_map_type (include/uapi/linux/bpf.h)
+MAP_TYPE_NAMES: dict[int, str] = {
+    1: "hash",
+    2: "array",
+    3: "prog_array",
+    4: "perf_event_array",
+    5: "percpu_hash",
+    6: "percpu_array",
+    7: "stack_trace",
+    8: "cgroup_array",
+    9: "lru_hash",
+    10: "lru_percpu_hash",
+    11: "lpm_trie",
+    12: "array_of_maps",
+    13: "hash_of_maps",
+    14: "devmap",
+    15: "sockmap",
+    16: "cpumap",
+    17: "xskmap",
+    18: "sockhash",
+    19: "cgroup_storage",
+    20: "reuseport_sockarray",
+    21: "percpu_cgroup_storage",
+    22: "queue",
+    23: "stack",
+    24: "sk_storage",
+    25: "devmap_hash",
+    26: "struct_ops",
+    27: "ringbuf",
+    28: "inode_storage",
+    29: "task_storage",
+    30: "bloom_filter",
+    31: "user_ringbuf",
+    32: "cgrp_storage",
+    33: "arena",
+}
+MAP_TYPE_ARRAY = 2
+MAP_TYPE_TASK_STORAGE = 29
+
+# Field kinds, named as the kernel's enum btf_field_type.
+KPTR_UNREF = "unreferenced kptr"
+KPTR_REF = "referenced kptr"
+KPTR_PERCPU = "percpu kptr"
+UPTR = "uptr"
+
+# Struct types that make a struct of the program's BTF parsed at BTF load (alloc_obj_fields).
+ALLOC_OBJ_FIELDS = (
+    "bpf_spin_lock",
+    "bpf_list_head",
+    "bpf_list_node",
+    "bpf_rb_root",
+    "bpf_rb_node",
+    "bpf_refcount",
+)
+# Release kfuncs the kernel registers as kptr destructors, for kernels whose BTF does not
+# name the dtor itself (before the `<release>_dtor` wrappers).
+_KNOWN_DTOR_STRUCTS = ("task_struct", "cgroup", "bpf_cpumask", "bpf_crypto_ctx")
+
+
+def parse_release(release: str) -> tuple[int, int]:
+    """(major, minor) from a `uname -r` string such as "6.18.44-fc-v595"."""
+    m = re.match(r"(\d+)\.(\d+)", release)
+    if m is None:
+        raise ValueError(f"cannot read a kernel version from {release!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def fmt_version(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+@functools.lru_cache(maxsize=4)
+def _load_spec(btf_path: str) -> Spec:
+    return Spec.load_kernel(btf_path)
+
+
+@dataclass(frozen=True)
+class KernelTarget:
+    """The kernel the program is checked against (the running one unless settings say)."""
+
+    release: str
+    version: tuple[int, int]
+    btf_path: str
+    # Module BTF lives next to vmlinux for the running kernel; None for a BTF file target.
+    modules_dir: str | None = None
+
+    @classmethod
+    def from_settings(cls, btf_path: str, release: str) -> KernelTarget:
+        return cls(release=release, version=parse_release(release), btf_path=btf_path)
+
+    @property
+    def name(self) -> str:
+        return f"Linux {fmt_version(self.version)}"
+
+    @property
+    def spec(self) -> Spec:
+        """The target's vmlinux BTF, loaded lazily and shared between targets."""
+        return _load_spec(self.btf_path)
+
+    # -- version-dependent rules ------------------------------------------------------------
+
+    def tag_kinds(self) -> dict[str, str]:
+        """Type tag → field kind, as btf_find_kptr of this kernel reads it."""
+        if self.version < (5, 19):
+            return {}
+        if self.version < (6, 4):
+            return {"kptr": KPTR_UNREF, "kptr_ref": KPTR_REF}
+        tags = {"kptr_untrusted": KPTR_UNREF, "kptr": KPTR_REF}
+        if self.version >= (6, 7):
+            tags["percpu_kptr"] = KPTR_PERCPU
+        if self.version >= (6, 13):
+            tags["uptr"] = UPTR
+        return tags
+
+    def tag_for(self, kind: str) -> str | None:
+        for tag, k in self.tag_kinds().items():
+            if k == kind:
+                return tag
+        return None
+
+    def map_types_for(self, kind: str) -> frozenset[int]:
+        """Map types whose values may hold a field of `kind` (map_check_btf)."""
+        if kind == UPTR:
+            return frozenset({MAP_TYPE_TASK_STORAGE})
+        types = {1, 9, 2}  # hash, lru_hash, array
+        if self.version >= (6, 1):
+            types.add(6)  # percpu_array
+        if self.version >= (6, 4):
+            types |= {5, 10, 24, 28, 29, 32}  # percpu/lru_percpu hash, local storages
+        return frozenset(types)
+
+    @property
+    def fields_max(self) -> int:
+        """BTF_FIELDS_MAX: special fields one struct or section may hold."""
+        if self.version < (6, 2):
+            return 8
+        if self.version < (6, 10):
+            return 10
+        return 11
+
+    @property
+    def btf_parses_kptrs_at_load(self) -> bool:
+        """Whether a bad field next to a good kptr makes the whole program BTF rejected."""
+        return self.version >= (6, 12)
+
+    # -- kernel types -------------------------------------------------------------------------
+
+    def find_struct(self, name: str) -> Struct | None:
+        """The kernel's struct `name` in vmlinux or a loaded module (bpf_find_btf_id)."""
+        try:
+            found = self.spec.find(name, Struct)
+        except BTFError:
+            return None
+        if isinstance(found, Struct):
+            return found
+        return self._module_struct(name)
+
+    def _module_struct(self, name: str) -> Struct | None:
+        if self.modules_dir is None or not os.path.isdir(self.modules_dir):
+            return None
+        for entry in sorted(os.listdir(self.modules_dir)):
+            if entry == "vmlinux":
+                continue
+            try:
+                spec = _load_module(os.path.join(self.modules_dir, entry), self.btf_path)
+                found = spec.find(name, Struct)
+            except BTFError:
+                continue
+            if isinstance(found, Struct):
+                return found
+        return None
+
+    def dtor_for(self, struct_name: str) -> str | None:
+        """The release kfunc the kernel uses to free a referenced kptr to `struct_name`."""
+        return _dtors(self.btf_path).get(struct_name)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_module(path: str, base_path: str) -> Spec:
+    return Spec.load_kernel(path, base=_load_spec(base_path))
+
+
+@functools.lru_cache(maxsize=4)
+def _dtors(btf_path: str) -> dict[str, str]:
+    """struct name → release kfunc, from the `<release>_dtor` functions in kernel BTF.
+
+    Since the dtor wrappers exist, each `X_dtor` frees what the kfunc `X(struct S *)` releases.
+    Older kernels register the release kfunc itself; fall back to the types they register.
+    """
+    try:
+        spec = _load_spec(btf_path)
+        kfuncs = spec.kfuncs()
+    except BTFError:
+        return {}
+    found: dict[str, str] = {}
+    for release in kfuncs:
+        if not release.proto.params or spec.find(release.name + "_dtor", Func) is None:
+            continue
+        ptr = spec.resolve(release.proto.params[0].type)
+        target = spec.resolve(ptr.type) if isinstance(ptr, Ptr) else None
+        if isinstance(target, Struct) and target.name:
+            found.setdefault(target.name, release.name)
+    if not found:
+        for struct in _KNOWN_DTOR_STRUCTS:
+            if spec.find(struct, Struct) is not None:
+                found[struct] = "its release kfunc"
+    return found
+
+
+def running_kernel(btf_path: str = KERNEL_BTF) -> KernelTarget:
+    release = os.uname().release
+    modules = os.path.dirname(btf_path) if btf_path == KERNEL_BTF else None
+    return KernelTarget(
+        release=release,
+        version=parse_release(release),
+        btf_path=btf_path,
+        modules_dir=modules,
+    )

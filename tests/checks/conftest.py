@@ -1,0 +1,36 @@
+"""Shared plumbing for the type-tag checks: compile a tags/ program and check it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kptr_lsp.checks import KernelTarget, run_checks, running_kernel
+from kptr_lsp.elf.decls import read_declarations
+from kptr_lsp.elf.objfile import ObjectFile
+from kptr_lsp.findings import Finding
+from tests.checks.tagcheck import KERNEL_BTF, CheckFn, CompileFn
+
+
+@pytest.fixture(scope="session")
+def target() -> KernelTarget:
+    if not KERNEL_BTF.exists():
+        pytest.skip("no kernel BTF at /sys/kernel/btf/vmlinux")
+    return running_kernel()
+
+
+@pytest.fixture(scope="session")
+def check(compile_bpf: CompileFn, target: KernelTarget) -> CheckFn:
+    cache: dict[Path, bytes] = {}
+
+    def run(path: Path, kernel: KernelTarget | None = None) -> list[Finding]:
+        if path not in cache:
+            cache[path] = compile_bpf(path)
+        data = cache[path]
+        obj = ObjectFile.parse(data)
+        spec = obj.btf_spec()
+        assert spec is not None
+        return run_checks(obj, spec, read_declarations(data), kernel or target, str(path))
+
+    return run

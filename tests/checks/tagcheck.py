@@ -1,0 +1,14 @@
+"""Names shared by the type-tag check tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from kptr_lsp.checks import KernelTarget
+from kptr_lsp.findings import Finding
+
+TAGS = Path(__file__).parent.parent / "programs" / "tags"
+KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+CompileFn = Callable[[str | Path], bytes]
+CheckFn = Callable[[Path, KernelTarget | None], list[Finding]]

@@ -1,0 +1,37 @@
+/* Close to extra_tag: one tag, so bpf_kptr_xchg finds the kptr. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "../kptr_common.h"
+
+struct slot {
+	struct task_struct __kptr *task;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, int);
+	__type(value, struct slot);
+} slots SEC(".maps");
+
+SEC("tp_btf/task_newtask")
+int BPF_PROG(stash, struct task_struct *task, u64 clone_flags)
+{
+	struct task_struct *t, *old;
+	struct slot *s;
+	int key = 0;
+
+	s = bpf_map_lookup_elem(&slots, &key);
+	if (!s)
+		return 0;
+	t = bpf_task_acquire(task);
+	if (!t)
+		return 0;
+	old = bpf_kptr_xchg(&s->task, t);
+	if (old)
+		bpf_task_release(old);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
