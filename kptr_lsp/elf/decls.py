@@ -1,0 +1,144 @@
+"""Where things are declared, from the object's DWARF and relocations.
+
+BTF carries no source positions for maps, functions or struct members; DWARF does
+(DW_AT_decl_file/decl_line). Diagnostics that are about a declaration rather than an
+instruction (a map that could not be created, a program the kernel will not load here, a badly
+tagged kptr field) are placed with this. Relocations tell where a program calls an extern
+(a kfunc that the kernel lacks).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
+from elftools.elf.sections import SymbolTableSection
+
+from ..findings import Location
+
+# Headers whose declarations nobody wants to be pointed at and that are huge to walk.
+_SKIP_MEMBER_FILES = ("vmlinux.h",)
+
+
+@dataclass
+class Declarations:
+    variables: dict[str, Location] = field(default_factory=dict)
+    functions: dict[str, Location] = field(default_factory=dict)
+    # (struct name, member name) → where the member is declared
+    members: dict[tuple[str, str], Location] = field(default_factory=dict)
+    # struct name → where the struct is declared
+    structs: dict[str, Location] = field(default_factory=dict)
+
+
+def _attr(die: Any, name: str) -> Any:
+    attr = die.attributes.get(name)
+    return None if attr is None else attr.value
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def read_declarations(data: bytes) -> Declarations:
+    """Declarations of the object's CUs; an object without DWARF gives empty tables."""
+    decls = Declarations()
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        if not elf.has_dwarf_info():
+            return decls
+        dwarf = elf.get_dwarf_info()
+        for cu in dwarf.iter_CUs():
+            files = _file_table(dwarf, cu)
+            top = cu.get_top_DIE()
+            for die in top.iter_children():
+                _record(die, files, decls)
+    except (ELFError, KeyError, IndexError, ValueError, AttributeError, TypeError):
+        # Malformed DWARF must not stop the analysis: positions are a nicety here.
+        return decls
+    return decls
+
+
+def _file_table(dwarf: Any, cu: Any) -> list[str]:
+    lp = dwarf.line_program_for_CU(cu)
+    if lp is None:
+        return []
+    dirs = [_text(d) for d in lp["include_directory"]]
+    comp_dir = _text(_attr(cu.get_top_DIE(), "DW_AT_comp_dir") or "")
+    names: list[str] = []
+    for entry in lp["file_entry"]:
+        name = _text(entry.name)
+        if not os.path.isabs(name):
+            idx = entry.dir_index
+            base = dirs[idx] if 0 <= idx < len(dirs) else comp_dir
+            if not os.path.isabs(base):
+                base = os.path.join(comp_dir, base)
+            name = os.path.normpath(os.path.join(base, name))
+        names.append(name)
+    # DWARF < 5 numbers files from 1; v5 from 0. Either way DW_AT_decl_file indexes this list
+    # once a placeholder is put in front for the older versions.
+    if lp.header.version < 5:
+        names.insert(0, comp_dir)
+    return names
+
+
+def _location(die: Any, files: list[str]) -> Location | None:
+    line = _attr(die, "DW_AT_decl_line")
+    idx = _attr(die, "DW_AT_decl_file")
+    if line is None or idx is None or not 0 <= idx < len(files):
+        return None
+    return Location(files[idx], int(line), int(_attr(die, "DW_AT_decl_column") or 0))
+
+
+def _record(die: Any, files: list[str], decls: Declarations) -> None:
+    name_value = _attr(die, "DW_AT_name")
+    name = _text(name_value) if name_value is not None else None
+    loc = _location(die, files)
+    if die.tag == "DW_TAG_variable" and name and loc:
+        decls.variables.setdefault(name, loc)
+    elif die.tag == "DW_TAG_subprogram" and name and loc:
+        decls.functions.setdefault(name, loc)
+    elif die.tag in ("DW_TAG_structure_type", "DW_TAG_union_type") and name and loc:
+        if os.path.basename(loc.file) in _SKIP_MEMBER_FILES:
+            return
+        decls.structs.setdefault(name, loc)
+        for member in die.iter_children():
+            if member.tag != "DW_TAG_member":
+                continue
+            mname = _attr(member, "DW_AT_name")
+            mloc = _location(member, files)
+            if mname is not None and mloc is not None:
+                decls.members.setdefault((name, _text(mname)), mloc)
+
+
+@dataclass(frozen=True)
+class SymbolUse:
+    section: str  # the code section holding the instruction
+    insn_off: int  # instruction index within that section
+
+
+def symbol_uses(data: bytes, symbol: str) -> list[SymbolUse]:
+    """Instructions that reference `symbol` through a relocation (calls to externs, map refs)."""
+    uses: list[SymbolUse] = []
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        for sec in elf.iter_sections():
+            if not isinstance(sec, RelocationSection):
+                continue
+            target = elf.get_section(sec["sh_info"])
+            if not target["sh_flags"] & 0x4:  # SHF_EXECINSTR: only code sections
+                continue
+            symtab = elf.get_section(sec["sh_link"])
+            if not isinstance(symtab, SymbolTableSection):
+                continue
+            for rel in sec.iter_relocations():
+                sym = symtab.get_symbol(rel["r_info_sym"])
+                if sym is not None and sym.name == symbol:
+                    uses.append(SymbolUse(target.name, rel["r_offset"] // 8))
+    except (ELFError, KeyError, IndexError, ValueError, AttributeError, TypeError):
+        return uses
+    return uses

@@ -1,0 +1,388 @@
+"""Turn load results into Findings placed on the C line where the fix belongs.
+
+Pure: takes the object, its line info, declarations and the loader's results, returns
+Findings. The kernel's and libbpf's own words come first and verbatim; ours follow.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..btf.ext import BTFExt, LineInfo, line_for
+from ..elf.decls import Declarations, symbol_uses
+from ..elf.objfile import Function, ObjectFile
+from ..findings import Finding, Location, Related, Severity, Source
+from .layout import Placement, loaded_layout, locate
+from .loader import Failure, ObjectResult, ProgramResult
+from .log import SourceNote, VerifierLog, parse_log, source_of
+
+
+@dataclass(frozen=True)
+class ObjectContext:
+    """What placement needs to know about one compiled object."""
+
+    path: str  # the main source file (absolute)
+    data: bytes
+    obj: ObjectFile
+    ext: BTFExt | None
+    decls: Declarations
+
+
+def _program_label(result: ProgramResult) -> str:
+    return f"program '{result.name}' (SEC(\"{result.section}\"))"
+
+
+class _Locator:
+    """Resolves instructions and source notes of one program to Locations."""
+
+    def __init__(self, ctx: ObjectContext, result: ProgramResult, log: VerifierLog) -> None:
+        self.ctx = ctx
+        self.result = result
+        self.log = log
+        self._layout: list[Placement] | None = None
+        self._by_basename: dict[tuple[str, int], LineInfo] = {}
+        if ctx.ext is not None:
+            for infos in ctx.ext.line_info.values():
+                for li in infos:
+                    self._by_basename.setdefault((os.path.basename(li.file), li.line), li)
+
+    def function(self) -> Function | None:
+        for fn in self.ctx.obj.programs:
+            if fn.name == self.result.name:
+                return fn
+        return None
+
+    def declaration(self) -> Location:
+        """The program function's own line: for findings about the program as a whole."""
+        loc = self.ctx.decls.functions.get(self.result.name)
+        return loc or Location(self.ctx.path, 1)
+
+    def from_note(self, note: SourceNote) -> Location:
+        # The kernel prints the file name recorded in BTF; resolve it against the object's
+        # line info, which also gives the column.
+        li = self._by_basename.get((os.path.basename(note.file), note.line))
+        if li is not None:
+            return Location(_absolute(li.file, self.ctx.path), li.line, li.col)
+        return Location(_absolute(note.file, self.ctx.path), note.line)
+
+    def from_insn(self, insn: int) -> Location | None:
+        note = source_of(self.log, insn)
+        if note is not None:
+            return self.from_note(note)
+        return self.from_line_info(insn)
+
+    def from_line_info(self, insn: int) -> Location | None:
+        """Without source notes (no BTF in the kernel): through the loaded layout."""
+        fn = self.function()
+        if fn is None or self.ctx.ext is None or not self.result.insns:
+            return None
+        if self._layout is None:
+            self._layout = loaded_layout(fn, self.ctx.obj.functions, self.result.insns)
+        hit = locate(self._layout, insn)
+        if hit is None:
+            return None
+        owner, insn_off = hit
+        li = line_for(self.ctx.ext.line_info.get(owner.section, []), insn_off)
+        if li is None:
+            return None
+        return Location(_absolute(li.file, self.ctx.path), li.line, li.col)
+
+
+def _absolute(file: str, main: str) -> str:
+    if os.path.isabs(file):
+        return file
+    if os.path.basename(file) == os.path.basename(main):
+        return main
+    return os.path.join(os.path.dirname(main), file)
+
+
+def program_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
+    if result.accepted:
+        return []
+    if result.failure is Failure.VERIFIER:
+        return _verifier_findings(ctx, result)
+    return _load_findings(ctx, result)
+
+
+def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
+    log = parse_log(result.log)
+    loc = _Locator(ctx, result, log)
+    error = log.error or _libbpf_reason(result) or f"rejected with errno {result.errno}"
+    label = _program_label(result)
+    related: list[Related] = []
+    primary: Location | None = None
+    if log.unreleased is not None:
+        primary = loc.from_insn(log.unreleased.alloc_insn)
+        message = (
+            f"{error}\nThe reference taken here (instruction {log.unreleased.alloc_insn}) is "
+            f"still held when {label} exits; release it on every path."
+        )
+        if log.failing_insn is not None:
+            # The last note printed before the exit can be stale when the path reached the
+            # exit by a jump; the object's own line info for that instruction is exact.
+            exit_loc = loc.from_line_info(log.failing_insn) or loc.from_insn(log.failing_insn)
+            if exit_loc is not None:
+                related.append(Related(exit_loc, "the program exits here still holding it"))
+    else:
+        insn = log.failing_insn
+        primary = loc.from_insn(insn) if insn is not None else None
+        where = f" at instruction {insn}" if insn is not None else ""
+        message = f"{error}\nThe verifier rejected {label}{where}."
+    for insn in log.mentioned_insns:
+        if log.unreleased is not None and insn == log.unreleased.alloc_insn:
+            continue
+        other = loc.from_insn(insn)
+        if other is not None and other != primary:
+            related.append(Related(other, f"instruction {insn}, named by the verifier"))
+    if primary is None:
+        primary = loc.declaration()
+        message += " (no source line is known for the failing instruction)"
+    return [
+        Finding(
+            location=primary,
+            severity=Severity.ERROR,
+            source=Source.VERIFIER,
+            message=message,
+            code="verifier",
+            related=tuple(related),
+            programs=(result.name,),
+        )
+    ]
+
+
+def _warnings(result: ProgramResult) -> list[str]:
+    return [m.text.rstrip() for m in result.libbpf_messages if m.level == "warn" and m.text.strip()]
+
+
+def _libbpf_reason(result: ProgramResult) -> str | None:
+    """libbpf's most telling warning: the first one that is not a log dump or the final
+    'failed to load object' summary."""
+    for text in _warnings(result):
+        if "BEGIN PROG LOAD LOG" in text or "END PROG LOAD LOG" in text:
+            continue
+        if re.search(r"failed to load object|failed to load BPF skeleton", text):
+            continue
+        return text.removeprefix("libbpf: ")
+    return None
+
+
+_MAP_NAME = re.compile(r"map '([^']+)'")
+_EXTERN_NAME = re.compile(r"extern \([^)]*\) '([^']+)'")
+
+
+def _load_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
+    loc = _Locator(ctx, result, parse_log(result.log))
+    reason = _libbpf_reason(result) or (os.strerror(result.errno) if result.errno else "unknown")
+    label = _program_label(result)
+    if result.failure is Failure.MAP_CREATE:
+        m = _MAP_NAME.search(reason)
+        where = ctx.decls.variables.get(m.group(1)) if m else None
+        return [
+            Finding(
+                where or loc.declaration(),
+                Severity.ERROR,
+                Source.VERIFIER,
+                f"{reason}\nThe kernel refused to create this map, so {label} "
+                "could not be verified.",
+                code="map-create",
+                programs=(result.name,),
+            )
+        ]
+    if result.failure is Failure.RELOCATION:
+        m = _EXTERN_NAME.search(reason)
+        where = _extern_use(ctx, result, m.group(1)) if m else None
+        return [
+            Finding(
+                where or loc.declaration(),
+                Severity.ERROR,
+                Source.VERIFIER,
+                f"{reason}\nlibbpf could not prepare {label} for this kernel.",
+                code="relocation",
+                programs=(result.name,),
+            )
+        ]
+    if result.failure is Failure.ATTACH_TARGET:
+        return [
+            Finding(
+                loc.declaration(),
+                Severity.INFORMATION,
+                Source.VERIFIER,
+                f"{label} was not verified: its attach target is not in this kernel, so the "
+                f"program would not load here ({reason}).",
+                code="attach-target",
+                programs=(result.name,),
+            )
+        ]
+    if result.failure is Failure.NOT_PERMITTED:
+        return [
+            Finding(
+                loc.declaration(),
+                Severity.INFORMATION,
+                Source.VERIFIER,
+                f"{label} was not verified: this kernel does not allow this program type "
+                f"here ({reason}). This says nothing about the code.",
+                code="not-verifiable",
+                programs=(result.name,),
+            )
+        ]
+    errno_text = os.strerror(result.errno) if result.errno else "error"
+    return [
+        Finding(
+            loc.declaration(),
+            Severity.ERROR,
+            Source.VERIFIER,
+            f"{reason}\n{label} failed to load ({errno_text}).",
+            code="load",
+            programs=(result.name,),
+        )
+    ]
+
+
+def _extern_use(ctx: ObjectContext, result: ProgramResult, symbol: str) -> Location | None:
+    """The line of the first use of an extern, preferring uses inside this program."""
+    if ctx.ext is None:
+        return ctx.decls.functions.get(symbol) or ctx.decls.variables.get(symbol)
+    uses = symbol_uses(ctx.data, symbol)
+    prog = next((f for f in ctx.obj.programs if f.name == result.name), None)
+    if prog is not None:
+        mine = [
+            u
+            for u in uses
+            if u.section == prog.section and prog.start <= u.insn_off < prog.start + prog.count
+        ]
+        uses = mine or uses
+    for use in uses:
+        li = line_for(ctx.ext.line_info.get(use.section, []), use.insn_off)
+        if li is not None:
+            return Location(_absolute(li.file, ctx.path), li.line, li.col)
+    return ctx.decls.functions.get(symbol)
+
+
+def object_findings(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
+    """Findings about the object as a whole, then each program's, merged so that one error in
+    a subprogram shared by several programs is reported once, naming them all."""
+    findings: list[Finding] = []
+    if result.open_error:
+        findings.append(
+            Finding(
+                Location(ctx.path, 1),
+                Severity.ERROR,
+                Source.VERIFIER,
+                f"{result.open_error}\nlibbpf could not open the compiled object.",
+                code="open",
+            )
+        )
+    if result.btf_rejected:
+        findings.append(_btf_rejected(ctx, result))
+    findings.extend(_maps_without_btf(ctx, result))
+    for prog in result.programs:
+        findings.extend(program_findings(ctx, prog))
+    return merge_shared(findings)
+
+
+def merge_shared(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per (place, kernel text), listing every program that hit it."""
+    merged: dict[tuple[Location, str, Severity], Finding] = {}
+    order: list[tuple[Location, str, Severity]] = []
+    for f in findings:
+        key = (f.location, f.message.split("\n", 1)[0], f.severity)
+        prev = merged.get(key)
+        if prev is None:
+            merged[key] = f
+            order.append(key)
+            continue
+        programs = prev.programs + tuple(p for p in f.programs if p not in prev.programs)
+        first = prev.message.split("\n", 1)[0]
+        message = (
+            f"{first}\nThe verifier rejected programs {', '.join(repr(p) for p in programs)} here."
+            if f.source is Source.VERIFIER and f.severity is Severity.ERROR
+            else prev.message
+        )
+        related = prev.related + tuple(r for r in f.related if r not in prev.related)
+        merged[key] = Finding(
+            prev.location,
+            prev.severity,
+            prev.source,
+            message,
+            prev.code,
+            related,
+            prev.explanation,
+            programs,
+        )
+    return [merged[k] for k in order]
+
+
+def sorted_findings(findings: Sequence[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (f.location.file, f.location.line, f.location.col))
+
+
+_BTF_OPTIONAL = re.compile(r"Error loading \.BTF into kernel.*BTF is optional, ignoring\.")
+_TYPE_DUMP_LINE = re.compile(r"^\[\d+\] ")
+_RETRY_WITHOUT_BTF = re.compile(r"bpf_create_map_xattr\(([^)]+)\):(.*)\. Retrying without BTF")
+
+
+def _messages(result: ObjectResult) -> list[str]:
+    return [m.text.strip() for p in result.programs for m in p.libbpf_messages if m.level == "warn"]
+
+
+def _btf_rejected(ctx: ObjectContext, result: ObjectResult) -> Finding:
+    said = next((m for m in _messages(result) if _BTF_OPTIONAL.search(m)), None)
+    head = said or "libbpf: Error loading .BTF into kernel. BTF is optional, ignoring."
+    lines = [ln for ln in result.btf_log.strip().splitlines() if ln.strip()]
+    # The kernel's BTF log lists every type it checked; its last line is the reason only
+    # when it is not one more type (some checks fail with no message at all).
+    if lines and not _TYPE_DUMP_LINE.match(lines[-1]):
+        reason = f"The kernel's BTF check said: {lines[-1]}"
+    elif lines:
+        reason = (
+            "The kernel's BTF log gives no reason: it ends after checking type "
+            f"{lines[-1].split()[0]}."
+        )
+    else:
+        reason = ""
+    return Finding(
+        Location(ctx.path, 1),
+        Severity.WARNING,
+        Source.VERIFIER,
+        "\n".join(
+            part
+            for part in (
+                head,
+                reason,
+                "libbpf went on without the object's BTF: kptr fields, spin locks and other "
+                "special fields vanish, and the verifier log has no source lines.",
+            )
+            if part
+        ),
+        code="btf-rejected",
+    )
+
+
+def _maps_without_btf(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
+    """Maps libbpf created only after dropping their BTF: the kernel then ignores every
+    special field (kptrs, locks, timers) of the value type."""
+    messages = _messages(result)
+    found: dict[str, Finding] = {}
+    for text in messages:
+        m = _RETRY_WITHOUT_BTF.search(text)
+        if m is None:
+            continue
+        name = m.group(1)
+        if any(f"map '{name}': failed to create" in t for t in messages):
+            continue  # the retry failed too: the map-create Error says it all
+        found.setdefault(
+            name,
+            Finding(
+                ctx.decls.variables.get(name) or Location(ctx.path, 1),
+                Severity.WARNING,
+                Source.VERIFIER,
+                f"{text.removeprefix('libbpf: ')}\nThe kernel refused this map with its BTF "
+                f"({m.group(2).strip()}); libbpf created it without BTF, so special fields in "
+                "its value (kptrs, spin locks, timers) are plain bytes to the verifier.",
+                code="map-without-btf",
+            ),
+        )
+    return list(found.values())
