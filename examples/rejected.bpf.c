@@ -20,7 +20,7 @@ struct {
 } newest_child SEC(".maps");
 
 SEC("tp_btf/task_newtask")
-int BPF_PROG(remember_child, struct task_struct *task, u64 clone_flags)
+int BPF_PROG(remember_child, struct task_struct *task, u64 clone_flags) /* RELATED: exit */
 {
 	struct newest empty = {}, *slot;
 	struct task_struct *ref, *old;
@@ -36,7 +36,7 @@ int BPF_PROG(remember_child, struct task_struct *task, u64 clone_flags)
 		return 0;
 
 	/* The map now owns `ref`, and we own whatever was there before. */
-	old = bpf_kptr_xchg(&slot->task, ref);
+	old = bpf_kptr_xchg(&slot->task, ref); /* EXPECT: error "Unreleased reference" */
 	if (old)
 		bpf_printk("tgid %d: child %d replaced", tgid, old->pid);
 	/* Fix: release the reference we got back:

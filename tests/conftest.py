@@ -84,9 +84,19 @@ def compile_bpf(clang: str, vmlinux_dir: Path) -> CompileFn:
 
     def compile_(src: str | Path) -> bytes:
         cmd = [
-            clang, "-target", "bpf", "-g", "-O2", "-D__TARGET_ARCH_x86",
-            "-I", str(vmlinux_dir), "-idirafter", "/usr/include/x86_64-linux-gnu",
-            "-c", "-o", "-",
+            clang,
+            "-target",
+            "bpf",
+            "-g",
+            "-O2",
+            "-D__TARGET_ARCH_x86",
+            "-I",
+            str(vmlinux_dir),
+            "-idirafter",
+            "/usr/include/x86_64-linux-gnu",
+            "-c",
+            "-o",
+            "-",
         ]
         if isinstance(src, Path):
             proc = subprocess.run([*cmd, str(src)], capture_output=True, check=False)

@@ -1,0 +1,231 @@
+"""One analysis of one buffer: compile → read the object → checks → verify → place findings.
+
+Knows nothing of LSP. The server and the `check` command both call `analyse`; the server
+adds scheduling (debounce, superseding stale runs) on top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .btf.errors import BTFError
+from .btf.ext import BTFExt, parse_ext
+from .btf.spec import Spec
+from .checks import (
+    BTF_REJECTED,
+    FIELD_IGNORED,
+    MAP_WITHOUT_BTF,
+    Culprit,
+    KernelTarget,
+    culprits,
+    run_checks,
+    running_kernel,
+)
+from .elf.decls import Declarations, read_declarations
+from .elf.objfile import ObjectError, ObjectFile
+from .findings import Finding, Location, Severity, Source
+from .settings import Settings
+from .toolchain.clang import ToolchainError
+from .toolchain.compile import CompileOptions, CompileResult, compile_buffer
+from .verify.loader import ObjectResult, ProgramResult, bpf_available, verify_object
+from .verify.placement import ObjectContext, object_findings, sorted_findings
+
+
+@dataclass(frozen=True)
+class Analysis:
+    path: str
+    findings: tuple[Finding, ...]
+    programs: tuple[ProgramResult, ...] = ()
+    compile: CompileResult | None = None
+    verified: bool = False  # programs went through the kernel verifier
+    not_verified_reason: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> bool:
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+
+def compile_options(settings: Settings, workspace_root: str | None) -> CompileOptions:
+    return CompileOptions(
+        clang=settings.clang,
+        extra_flags=settings.extra_flags,
+        include_dirs=settings.include_dirs,
+        kernel_btf=settings.kernel_btf,
+        timeout_s=settings.compile_timeout_s,
+        workspace_root=workspace_root,
+        use_compile_commands=settings.use_compile_commands,
+    )
+
+
+def _object_error(path: str, what: str, exc: Exception) -> Finding:
+    return Finding(
+        Location(path, 1),
+        Severity.ERROR,
+        Source.CHECKS,
+        f"kptr-lsp could not read the compiled object ({what}): {exc}",
+        code="bad-object",
+    )
+
+
+_bpf_state: tuple[bool, str] | None = None
+_bpf_lock = threading.Lock()
+
+
+def kernel_verification_available() -> tuple[bool, str]:
+    """Asked once per process: whether bpf() lets us load programs."""
+    global _bpf_state
+    with _bpf_lock:
+        if _bpf_state is None:
+            _bpf_state = bpf_available()
+        return _bpf_state
+
+
+def analyse(
+    path: str,
+    text: str,
+    settings: Settings,
+    *,
+    workspace_root: str | None = None,
+    cancelled: threading.Event | None = None,
+) -> Analysis:
+    """Analyse one buffer. `cancelled` set by the caller stops before the next stage."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        result = compile_buffer(path, text, options=compile_options(settings, workspace_root))
+    except ToolchainError as exc:
+        return Analysis(
+            path,
+            (Finding(Location(path, 1), Severity.ERROR, Source.CLANG, str(exc), code="toolchain"),),
+        )
+    timings["compile"] = time.perf_counter() - t0
+    findings: list[Finding] = list(result.findings)
+    if result.obj is None or (cancelled is not None and cancelled.is_set()):
+        return Analysis(path, tuple(findings), compile=result, timings=timings)
+
+    t1 = time.perf_counter()
+    try:
+        obj = ObjectFile.parse(result.obj)
+    except ObjectError as exc:
+        findings.append(_object_error(path, "ELF", exc))
+        return Analysis(path, tuple(findings), compile=result, timings=timings)
+    ext: BTFExt | None = None
+    spec: Spec | None = None
+    try:
+        spec = obj.btf_spec()
+        if spec is not None and obj.btf_ext is not None:
+            ext = parse_ext(obj.btf_ext, spec)
+    except BTFError as exc:
+        findings.append(_object_error(path, ".BTF/.BTF.ext", exc))
+    decls: Declarations = read_declarations(result.obj)
+    timings["object"] = time.perf_counter() - t1
+
+    t_checks = time.perf_counter()
+    blame: list[Culprit] = []
+    if spec is not None:
+        target = kernel_target(settings)
+        findings.extend(run_checks(obj, spec, decls, target, path))
+        blame = culprits(obj, spec, decls, target, path)
+    timings["checks"] = time.perf_counter() - t_checks
+
+    if not settings.verify:
+        return Analysis(
+            path,
+            tuple(findings),
+            compile=result,
+            timings=timings,
+            not_verified_reason="verification is turned off in the settings",
+        )
+    ok, why = kernel_verification_available()
+    if not ok:
+        return Analysis(
+            path, tuple(findings), compile=result, timings=timings, not_verified_reason=why
+        )
+    if cancelled is not None and cancelled.is_set():
+        return Analysis(path, tuple(findings), compile=result, timings=timings)
+
+    t2 = time.perf_counter()
+    verdict: ObjectResult = verify_object(
+        result.obj,
+        log_level=settings.verifier_log_level,
+        jobs=max(1, settings.jobs),
+        name=_object_name(path),
+    )
+    timings["verify"] = time.perf_counter() - t2
+    ctx = ObjectContext(path=path, data=result.obj, obj=obj, ext=ext, decls=decls)
+    findings.extend(relate_to_culprits(object_findings(ctx, verdict), blame, text))
+    return Analysis(
+        path,
+        tuple(sorted_findings(findings)),
+        programs=verdict.programs,
+        compile=result,
+        verified=True,
+        timings=timings,
+    )
+
+
+_targets: dict[tuple[str, str | None], KernelTarget] = {}
+
+
+def kernel_target(settings: Settings) -> KernelTarget:
+    """The kernel the checks judge by: the running one, or a BTF file + release from settings."""
+    key = (settings.kernel_btf, settings.kernel_release)
+    target = _targets.get(key)
+    if target is None:
+        if settings.kernel_release:
+            target = KernelTarget.from_settings(settings.kernel_btf, settings.kernel_release)
+        else:
+            target = running_kernel(settings.kernel_btf)
+        _targets[key] = target
+    return target
+
+
+def relate_to_culprits(findings: list[Finding], blame: list[Culprit], text: str) -> list[Finding]:
+    """Point load-time diagnostics at the badly declared field they follow from."""
+    if not blame:
+        return findings
+    lines = text.splitlines()
+    out: list[Finding] = []
+    for f in findings:
+        causes: list[Culprit] = []
+        if f.code == "btf-rejected":
+            causes = [c for c in blame if c.effect == BTF_REJECTED]
+        elif f.code == "map-without-btf":
+            causes = [c for c in blame if c.effect == MAP_WITHOUT_BTF]
+        elif f.code == "verifier":
+            line = lines[f.line - 1] if 0 < f.line <= len(lines) else ""
+            causes = [c for c in blame if _explains(c, f.message, line)]
+        if not causes:
+            out.append(f)
+            continue
+        related = f.related + tuple(c.related() for c in causes if c.related() not in f.related)
+        why = "; ".join(c.reason for c in causes)
+        out.append(
+            dataclasses.replace(
+                f, related=related, message=f"{f.message}\nThis follows from: {why}."
+            )
+        )
+    return out
+
+
+def _explains(c: Culprit, message: str, line: str) -> bool:
+    """A verifier error follows from a culprit field when it is about kptrs or BTF, or when
+    the failing line touches the field."""
+    about_kptr = "kptr" in message or "BTF" in message
+    if c.effect == BTF_REJECTED:
+        return about_kptr
+    touches = bool(c.field) and re.search(rf"\b{re.escape(c.field)}\b", line) is not None
+    if c.effect == FIELD_IGNORED:
+        return touches or (about_kptr and c.map_name is not None and c.map_name in message)
+    return touches
+
+
+def _object_name(path: str) -> str:
+    # The kernel keeps at most 15 characters of an object/program name.
+    base = path.rsplit("/", 1)[-1].split(".", 1)[0]
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in base)[:15] or "obj"

@@ -1,0 +1,95 @@
+"""Typed settings, read from LSP initializationOptions / workspace configuration or CLI flags.
+
+Every setting has a default that works with no configuration on a Debian/Ubuntu machine with
+clang and libbpf installed. Keys are accepted in camelCase (VS Code style) or snake_case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    clang: str | None = None  # path to clang; None = newest clang/clang-NN found
+    extra_flags: tuple[str, ...] = ()  # appended to clang's command line
+    include_dirs: tuple[str, ...] = ()
+    kernel_btf: str = "/sys/kernel/btf/vmlinux"  # target kernel's BTF (vmlinux.h, checks)
+    kernel_release: str | None = None  # that kernel's release (e.g. "6.1.0"); None = running
+    use_compile_commands: bool = True
+    diagnostics_on_change: bool = True  # re-analyse unsaved edits after an idle delay
+    change_delay_ms: int = 600  # idle delay before an unsaved edit is analysed
+    verify: bool = True  # load programs into the kernel verifier
+    verifier_log_level: int = 1
+    jobs: int = 2  # programs verified concurrently
+    compile_timeout_s: float = 30.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_mapping(cls, raw: Any) -> tuple[Settings, list[str]]:
+        """Build settings from a JSON-ish mapping; returns (settings, problems).
+
+        Unknown keys and values of the wrong type are reported, not fatal: a typo in an
+        editor's config must not stop the server.
+        """
+        problems: list[str] = []
+        if raw is None:
+            return cls(), problems
+        if not isinstance(raw, dict):
+            return cls(), [f"settings must be an object, got {type(raw).__name__}"]
+        # VS Code sends {"kptrLsp": {...}} when asked for the whole section.
+        if "kptrLsp" in raw and isinstance(raw["kptrLsp"], dict):
+            raw = raw["kptrLsp"]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            name = _snake(key)
+            if name == "trace":  # kptrLsp.trace.server is the client's own setting
+                continue
+            f = fields.get(name)
+            if f is None:
+                problems.append(f"unknown setting {key!r}")
+                continue
+            default = f.default
+            try:
+                values[name] = _coerce(value, default, f.type)
+            except (TypeError, ValueError) as exc:
+                problems.append(f"setting {key!r}: {exc}")
+        return dataclasses.replace(cls(), **values), problems
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def _coerce(value: Any, default: Any, type_name: Any) -> Any:
+    text = str(type_name)
+    if "tuple" in text:
+        if isinstance(value, str):
+            return tuple(value.split())
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise TypeError("expected a list of strings")
+    if text.startswith("bool"):
+        if isinstance(value, bool):
+            return value
+        raise TypeError("expected true or false")
+    if text.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError("expected a number")
+        return int(value)
+    if text.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError("expected a number")
+        return float(value)
+    if value is None and "None" in text:
+        return None
+    if isinstance(value, str):
+        return value
+    raise TypeError("expected a string")
+
+
+DEFAULT = Settings()

@@ -1,0 +1,74 @@
+"""`kptr-lsp check` as a developer or CI runs it: real clang, real kernel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.expectations import read_expectations
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kptr_lsp", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_version() -> None:
+    proc = run("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("kptr-lsp ")
+
+
+def test_check_prints_the_rejection_gcc_style_and_fails(kernel: None) -> None:
+    rejected = EXAMPLES / "rejected.bpf.c"
+    line = next(e.line for e in read_expectations(rejected).expects if e.severity == 1)
+    proc = run("check", "examples/clean.bpf.c", "examples/rejected.bpf.c")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"examples/rejected.bpf.c:{line}:" in proc.stdout
+    assert "error: Unreleased reference" in proc.stdout
+    # The clean file gets its verdict line and nothing with a line number.
+    assert "examples/clean.bpf.c:" not in proc.stdout.replace("examples/clean.bpf.c: ", "")
+
+
+def test_check_clean_file_succeeds(kernel: None) -> None:
+    proc = run("check", "examples/clean.bpf.c")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "error:" not in proc.stdout
+    assert "accepted" in proc.stdout
+
+
+def test_check_json_names_programs_and_verdicts(kernel: None) -> None:
+    proc = run("check", "--format", "json", "examples/rejected.bpf.c")
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    (entry,) = report
+    assert entry["verified"] is True
+    assert [p["accepted"] for p in entry["programs"]] == [False]
+    errors = [f for f in entry["findings"] if f["severity"] == "error"]
+    assert errors and errors[0]["source"] == "verifier"
+    assert errors[0]["related"], "the leak's exit should be related information"
+
+
+def test_check_missing_file_is_an_error_not_a_crash() -> None:
+    proc = run("check", "no/such/file.bpf.c")
+    assert proc.returncode == 1
+    assert "cannot read" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_check_without_clang_says_what_to_install(tmp_path: Path) -> None:
+    proc = run("check", "--clang", str(tmp_path / "no-clang"), "examples/clean.bpf.c")
+    assert proc.returncode == 1
+    assert "apt-get install" in proc.stdout
+    assert "Traceback" not in proc.stderr
