@@ -7,6 +7,7 @@ adds scheduling (debounce, superseding stale runs) on top.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import threading
 import time
@@ -36,11 +37,25 @@ from .verify.placement import ObjectContext, object_findings, sorted_findings
 
 
 @dataclass(frozen=True)
+class ObjectModel:
+    """What was read from the compiled object: the basis of placement, checks and hovers."""
+
+    data: bytes
+    obj: ObjectFile
+    spec: Spec | None
+    ext: BTFExt | None
+    decls: Declarations
+    target: KernelTarget | None
+
+
+@dataclass(frozen=True)
 class Analysis:
     path: str
+    text: str  # the buffer text analysed
     findings: tuple[Finding, ...]
     programs: tuple[ProgramResult, ...] = ()
     compile: CompileResult | None = None
+    model: ObjectModel | None = None
     verified: bool = False  # programs went through the kernel verifier
     not_verified_reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -99,55 +114,40 @@ def analyse(
     try:
         result = compile_buffer(path, text, options=compile_options(settings, workspace_root))
     except ToolchainError as exc:
-        return Analysis(
-            path,
-            (Finding(Location(path, 1), Severity.ERROR, Source.CLANG, str(exc), code="toolchain"),),
+        finding = Finding(
+            Location(path, 1), Severity.ERROR, Source.CLANG, str(exc), code="toolchain"
         )
+        return Analysis(path, text, (finding,))
     timings["compile"] = time.perf_counter() - t0
     findings: list[Finding] = list(result.findings)
+    partial = functools.partial(Analysis, path, text, compile=result, timings=timings)
     if result.obj is None or (cancelled is not None and cancelled.is_set()):
-        return Analysis(path, tuple(findings), compile=result, timings=timings)
+        return partial(tuple(findings))
 
     t1 = time.perf_counter()
     try:
-        obj = ObjectFile.parse(result.obj)
+        model = read_object(result.obj, settings, findings, path)
     except ObjectError as exc:
         findings.append(_object_error(path, "ELF", exc))
-        return Analysis(path, tuple(findings), compile=result, timings=timings)
-    ext: BTFExt | None = None
-    spec: Spec | None = None
-    try:
-        spec = obj.btf_spec()
-        if spec is not None and obj.btf_ext is not None:
-            ext = parse_ext(obj.btf_ext, spec)
-    except BTFError as exc:
-        findings.append(_object_error(path, ".BTF/.BTF.ext", exc))
-    decls: Declarations = read_declarations(result.obj)
+        return partial(tuple(findings))
     timings["object"] = time.perf_counter() - t1
 
     t_checks = time.perf_counter()
     blame: list[Culprit] = []
-    if spec is not None:
-        target = kernel_target(settings)
-        findings.extend(run_checks(obj, spec, decls, target, path))
-        blame = culprits(obj, spec, decls, target, path)
+    if model.spec is not None and model.target is not None:
+        args = (model.obj, model.spec, model.decls, model.target, path)
+        findings.extend(run_checks(*args))
+        blame = culprits(*args)
     timings["checks"] = time.perf_counter() - t_checks
 
     if not settings.verify:
-        return Analysis(
-            path,
-            tuple(findings),
-            compile=result,
-            timings=timings,
-            not_verified_reason="verification is turned off in the settings",
-        )
+        why = "verification is turned off in the settings"
+        return partial(tuple(findings), model=model, not_verified_reason=why)
     ok, why = kernel_verification_available()
     if not ok:
-        return Analysis(
-            path, tuple(findings), compile=result, timings=timings, not_verified_reason=why
-        )
+        return partial(tuple(findings), model=model, not_verified_reason=why)
     if cancelled is not None and cancelled.is_set():
-        return Analysis(path, tuple(findings), compile=result, timings=timings)
+        return partial(tuple(findings), model=model)
 
     t2 = time.perf_counter()
     verdict: ObjectResult = verify_object(
@@ -157,16 +157,26 @@ def analyse(
         name=_object_name(path),
     )
     timings["verify"] = time.perf_counter() - t2
-    ctx = ObjectContext(path=path, data=result.obj, obj=obj, ext=ext, decls=decls)
+    ctx = ObjectContext(path=path, data=result.obj, obj=model.obj, ext=model.ext, decls=model.decls)
     findings.extend(relate_to_culprits(object_findings(ctx, verdict), blame, text))
-    return Analysis(
-        path,
-        tuple(sorted_findings(findings)),
-        programs=verdict.programs,
-        compile=result,
-        verified=True,
-        timings=timings,
+    return partial(
+        tuple(sorted_findings(findings)), programs=verdict.programs, model=model, verified=True
     )
+
+
+def read_object(data: bytes, settings: Settings, findings: list[Finding], path: str) -> ObjectModel:
+    """Parse the object; a broken .BTF/.BTF.ext becomes a finding, a broken ELF raises."""
+    obj = ObjectFile.parse(data)
+    ext: BTFExt | None = None
+    spec: Spec | None = None
+    try:
+        spec = obj.btf_spec()
+        if spec is not None and obj.btf_ext is not None:
+            ext = parse_ext(obj.btf_ext, spec)
+    except BTFError as exc:
+        findings.append(_object_error(path, ".BTF/.BTF.ext", exc))
+    target = kernel_target(settings) if spec is not None else None
+    return ObjectModel(data, obj, spec, ext, read_declarations(data), target)
 
 
 _targets: dict[tuple[str, str | None], KernelTarget] = {}

@@ -17,7 +17,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from . import __version__
-from .lsp.diagnostics import by_uri
+from .hovers import hover_text
+from .lsp.diagnostics import by_uri, uri_of
 from .lsp.scheduler import Scheduler
 from .pipeline import Analysis, analyse
 from .settings import Settings
@@ -48,6 +49,23 @@ class KptrLanguageServer(LanguageServer):
 
     # -- helpers used by the feature handlers -------------------------------------------
 
+    def current_analysis(self, uri: str) -> Analysis | None:
+        """The analysis of the buffer exactly as it is now; None while a newer one is due."""
+        analysis = self.analyses.get(uri)
+        doc = self.workspace.text_documents.get(uri)
+        if analysis is None or doc is None or analysis.text != doc.source:
+            return None
+        return analysis
+
+    def hover(self, uri: str, position: types.Position) -> types.Hover | None:
+        analysis = self.current_analysis(uri)
+        if analysis is None:
+            return None
+        text = hover_text(analysis, position.line + 1, position.character)
+        if text is None:
+            return None
+        return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, text))
+
     def apply_settings(self, raw: Any) -> None:
         settings, problems = Settings.from_mapping(raw)
         self.settings = settings
@@ -73,8 +91,7 @@ class KptrLanguageServer(LanguageServer):
         )
 
     def _lines(self, path: str) -> list[str] | None:
-        uri = Path(path).as_uri()
-        doc = self.workspace.text_documents.get(uri)
+        doc = self.workspace.text_documents.get(uri_of(path))
         if doc is not None:
             return list(doc.lines)
         try:
@@ -195,6 +212,11 @@ def on_save(ls: KptrLanguageServer, params: types.DidSaveTextDocumentParams) -> 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def on_close(ls: KptrLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.clear(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_HOVER)
+def on_hover(ls: KptrLanguageServer, params: types.HoverParams) -> types.Hover | None:
+    return ls.hover(params.text_document.uri, params.position)
 
 
 @server.feature(types.SHUTDOWN)
