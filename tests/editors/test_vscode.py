@@ -1,0 +1,112 @@
+"""The packaged extension in a real VS Code (code-server), driven by Debian's chromium through
+playwright-core: open the rejected example, the verifier's Error must show in the Problems view
+and as a squiggle on the EXPECT line. editors/vscode/test/e2e.mjs does the driving.
+
+Needs code-server, chromium, node and a built .vsix, so it runs only under `make test-editors`
+(KPTR_TEST_EDITORS=1), which installs them; elsewhere it is skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.editors.conftest import EDITORS, REJECTED, ROOT, path_without_server
+from tests.expectations import read_expectations
+
+VSCODE = EDITORS / "vscode"
+TIMEOUT_S = 180
+
+pytestmark = [
+    pytest.mark.editors,
+    pytest.mark.skipif(
+        os.environ.get("KPTR_TEST_EDITORS") != "1",
+        reason="VS Code test: run by `make test-editors` (KPTR_TEST_EDITORS=1)",
+    ),
+]
+
+
+def test_vscode_shows_the_verifier_error_on_its_line(
+    tmp_path: Path, process_tag: str, kernel: None
+) -> None:
+    code_server = Path(os.environ.get("KPTR_CODE_SERVER_DIR", ""))
+    vsix = Path(os.environ.get("KPTR_VSIX", VSCODE / "kptr-lsp.vsix"))
+    entry = code_server / "node_modules/code-server/out/node/entry.js"
+    node = shutil.which("node")
+    assert node, "node not found"
+    assert entry.exists(), f"no code-server in {code_server!s}: `make test-editors` installs it"
+    assert vsix.exists(), f"{vsix} missing: `make vsix` builds it"
+    errors = [e for e in read_expectations(REJECTED).expects if e.severity == 1]
+    assert errors, f'{REJECTED} has no /* EXPECT: error "…" */ marker'
+    expect = errors[0]
+
+    screenshot = tmp_path / "vscode.png"
+    if os.environ.get("KPTR_SCREENSHOT_DIR"):  # `make editor-screenshots`: for the README
+        screenshot = Path(os.environ["KPTR_SCREENSHOT_DIR"]) / "vscode-diagnostic.png"
+    cmd = [
+        node,
+        str(VSCODE / "test/e2e.mjs"),
+        "--code-server",
+        str(code_server),
+        "--vsix",
+        str(vsix),
+        # Opened in place: examples/ is under the checkout, so the extension must find the
+        # server by itself in its .venv (kptr-lsp is not on PATH).
+        "--file",
+        str(REJECTED),
+        "--line",
+        str(expect.line),
+        "--text",
+        expect.text,
+        "--screenshot",
+        str(screenshot),
+        "--timeout-s",
+        str(TIMEOUT_S - 30),
+        "--failure-screenshot",
+        str(tmp_path / "failure.png"),
+    ]
+    if not (ROOT / ".venv/bin/kptr-lsp").exists() or ROOT not in REJECTED.resolve().parents:
+        venv = ROOT / ".venv/bin/kptr-lsp"
+        server = str(venv) if venv.exists() else shutil.which("kptr-lsp")
+        assert server, "kptr-lsp is neither in .venv nor on PATH"
+        cmd += ["--server", server]
+    env = {**os.environ, "PATH": path_without_server(), "KPTR_EDITOR_TEST_TAG": process_tag}
+    env.pop("VIRTUAL_ENV", None)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=VSCODE,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)  # e2e.mjs and playwright clean up on SIGTERM
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+    lines = out.decode(errors="replace").strip().splitlines()
+    stderr = err.decode(errors="replace")
+    assert lines, f"e2e.mjs printed nothing (exit {proc.returncode}):\n{stderr}"
+    result = json.loads(lines[-1])
+    logs = result.pop("logs", {})
+    where = (
+        f"\nexit {proc.returncode}; result: {json.dumps(result, indent=1)}\n{stderr}\n"
+        + "\n".join(f"== {name}\n{text}" for name, text in logs.items())
+    )
+    assert "error" not in result, where
+    assert result["line"] == expect.line, where
+    assert expect.text in result["message"], where
+    assert expect.line in result["squiggleLines"], where
+    assert proc.returncode == 0, where
+    assert screenshot.exists(), where
