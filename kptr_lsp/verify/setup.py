@@ -1,0 +1,132 @@
+"""What a project's userspace does between open and load, done for verification.
+
+Real loaders size maps at run time (`max_entries` 0, a stack-trace map's value size from a
+command-line depth) and set `const volatile` globals before load. Without the same step the
+kernel refuses to create those maps (EINVAL) and no program of the object gets verified. We
+give such maps a small placeholder and write the workspace's rodata overrides, through the same
+libbpf calls a skeleton's user would make.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kptr_lsp.verify.libbpf import Libbpf
+
+# enum bpf_map_type values whose kernel check refuses max_entries 0. Types that require 0
+# (local storages, cgroup storage, struct_ops) or that libbpf sizes itself (perf event array:
+# one entry per CPU) are left alone.
+BPF_MAP_TYPE_STACK_TRACE = 7
+BPF_MAP_TYPE_RINGBUF = 27
+BPF_MAP_TYPE_USER_RINGBUF = 31
+_SIZED_BY_MAX_ENTRIES = frozenset(
+    {
+        1,  # hash
+        2,  # array
+        3,  # prog array
+        5,  # percpu hash
+        6,  # percpu array
+        BPF_MAP_TYPE_STACK_TRACE,
+        8,  # cgroup array
+        9,  # lru hash
+        10,  # lru percpu hash
+        11,  # lpm trie
+        12,  # array of maps
+        13,  # hash of maps
+        14,  # devmap
+        15,  # sockmap
+        16,  # cpumap
+        17,  # xskmap
+        18,  # sockhash
+        22,  # queue
+        23,  # stack
+        25,  # devmap hash
+        BPF_MAP_TYPE_RINGBUF,
+        30,  # bloom filter
+        BPF_MAP_TYPE_USER_RINGBUF,
+    }
+)
+PLACEHOLDER_ENTRIES = 1
+# bpf_get_stackid() stores up to PERF_MAX_STACK_DEPTH (127) u64 frames; tools set
+# depth * 8 at run time.
+PLACEHOLDER_STACK_VALUE_SIZE = 127 * 8
+STACK_KEY_SIZE = 4  # the kernel accepts only a u32 stack id as key
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A map attribute the object left for its userspace to set, and what we used instead."""
+
+    map_name: str
+    attribute: str  # "max_entries", "key_size" or "value_size"
+    value: int
+
+
+@dataclass(frozen=True)
+class DataPatch:
+    """Bytes written into a global-data section (".rodata") before load."""
+
+    section: str
+    offset: int
+    data: bytes
+
+
+def placeholders_for(
+    map_type: int, max_entries: int, key_size: int, value_size: int
+) -> list[tuple[str, int]]:
+    """(attribute, value) pairs a map needs before the kernel will create it."""
+    out: list[tuple[str, int]] = []
+    if max_entries == 0 and map_type in _SIZED_BY_MAX_ENTRIES:
+        ring = map_type in (BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_USER_RINGBUF)
+        # A ring buffer must be a power-of-two number of pages: one page is the smallest.
+        out.append(("max_entries", os.sysconf("SC_PAGE_SIZE") if ring else PLACEHOLDER_ENTRIES))
+    if map_type == BPF_MAP_TYPE_STACK_TRACE:
+        if key_size == 0:
+            out.append(("key_size", STACK_KEY_SIZE))
+        if value_size == 0:
+            out.append(("value_size", PLACEHOLDER_STACK_VALUE_SIZE))
+    return out
+
+
+def prepare(lib: Libbpf, obj: int, patches: Iterable[DataPatch] = ()) -> list[Placeholder]:
+    """Give runtime-sized maps of the open object `obj` placeholders and apply `patches`.
+    Returns the placeholders used; a setter libbpf refuses is skipped (the load then says why)."""
+    used: list[Placeholder] = []
+    wanted = list(patches)
+    setters = {
+        "max_entries": lib.set_map_max_entries,
+        "key_size": lib.set_map_key_size,
+        "value_size": lib.set_map_value_size,
+    }
+    for m in lib.maps(obj):
+        name = lib.map_name(m)
+        needed = placeholders_for(
+            lib.map_type(m), lib.map_max_entries(m), lib.map_key_size(m), lib.map_value_size(m)
+        )
+        for attribute, value in needed:
+            if setters[attribute](m, value) == 0:
+                used.append(Placeholder(name, attribute, value))
+        mine = [p for p in wanted if _holds_section(name, p.section)]
+        if mine:
+            _patch(lib, m, mine)
+    return used
+
+
+def _holds_section(map_name: str, section: str) -> bool:
+    # libbpf names internal maps "<object name prefix><section>", e.g. "prog.rodata".
+    if not map_name.endswith(section):
+        return False
+    return "." not in map_name[: len(map_name) - len(section)]
+
+
+def _patch(lib: Libbpf, m: int, patches: list[DataPatch]) -> None:
+    current = lib.map_initial_value(m)
+    if current is None:
+        return
+    data = bytearray(current)
+    for p in patches:
+        if p.offset + len(p.data) <= len(data):
+            data[p.offset : p.offset + len(p.data)] = p.data
+    lib.set_map_initial_value(m, bytes(data))
