@@ -1,0 +1,173 @@
+"""The outline of a BPF source: its programs (with their SEC), maps (type, key/value,
+max_entries) and global variables. Pure: no LSP types here.
+
+Read from the compiled object, not from a C parser: the ELF says which functions are
+programs and in which section, BTF describes the maps as libbpf will create them (the
+`__uint`/`__type` encoding), and DWARF gives the declaration lines. When the buffer does not
+compile, the server keeps showing the outline of the last version that did.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass
+
+from .btf.ext import BTFExt
+from .btf.spec import Spec
+from .btf.types import (
+    Array,
+    Const,
+    Datasec,
+    Enum,
+    Fwd,
+    Int,
+    Ptr,
+    Struct,
+    Type,
+    Typedef,
+    TypeTag,
+    Union,
+    Var,
+    Volatile,
+)
+from .elf.objfile import Function, MapDef
+from .findings import Location
+from .pipeline import ObjectModel
+
+# enum bpf_map_type (include/uapi/linux/bpf.h): stable numbering, part of the kernel ABI.
+_MAP_TYPE_NAMES = """
+unspec hash array prog_array perf_event_array percpu_hash percpu_array stack_trace cgroup_array
+lru_hash lru_percpu_hash lpm_trie array_of_maps hash_of_maps devmap sockmap cpumap xskmap sockhash
+cgroup_storage reuseport_sockarray percpu_cgroup_storage queue stack sk_storage devmap_hash
+struct_ops ringbuf inode_storage task_storage bloom_filter user_ringbuf cgrp_storage arena
+"""
+MAP_TYPES = tuple(_MAP_TYPE_NAMES.split())
+_SKIP_SECTIONS = (".maps", ".ksyms", ".kconfig", "maps")
+
+
+class SymbolKind(enum.StrEnum):
+    PROGRAM = "program"
+    MAP = "map"
+    VARIABLE = "variable"
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    kind: SymbolKind
+    detail: str
+    location: Location  # the declaration (name's line and column)
+    end_line: int  # last line of the definition (programs: their last source line)
+
+
+def type_name(t: Type, depth: int = 0) -> str:
+    """A C spelling of a BTF type, short enough for an outline."""
+    if depth > 16:
+        return "…"
+    if isinstance(t, Struct | Union | Enum | Fwd) and t.name:
+        word = "union" if isinstance(t, Union) or (isinstance(t, Fwd) and t.is_union) else None
+        word = word or ("enum" if isinstance(t, Enum) else "struct")
+        return f"{word} {t.name}"
+    if isinstance(t, Int | Typedef) and t.name:
+        return t.name
+    if isinstance(t, Ptr):
+        return f"{type_name(t.type, depth + 1)} *"
+    if isinstance(t, Const):
+        return f"const {type_name(t.type, depth + 1)}"
+    if isinstance(t, Volatile):
+        return f"volatile {type_name(t.type, depth + 1)}"
+    if isinstance(t, TypeTag):
+        return type_name(t.type, depth + 1)
+    if isinstance(t, Array):
+        return f"{type_name(t.elem, depth + 1)}[{t.nelems}]"
+    return t.name or t.kind.name.lower()
+
+
+def _uint(spec: Spec, t: Type) -> int | None:
+    """`__uint(name, N)` is `int (*name)[N]`."""
+    t = spec.resolve(t)
+    if isinstance(t, Ptr):
+        target = spec.resolve(t.type)
+        if isinstance(target, Array):
+            return target.nelems
+    return None
+
+
+def map_detail(spec: Spec | None, m: MapDef) -> str:
+    """E.g. `hash · __u32 → struct val · 1,024 entries`."""
+    if spec is None or m.type_id is None:
+        return "legacy map" if m.section != ".maps" else "map"
+    definition = spec.resolve(spec.type_by_id(m.type_id))
+    if not isinstance(definition, Struct):
+        return "map"
+    fields: dict[str, Type] = {mem.name: mem.type for mem in definition.members}
+    parts: list[str] = []
+    kind = _uint(spec, fields["type"]) if "type" in fields else None
+    if kind is not None:
+        parts.append(MAP_TYPES[kind] if 0 <= kind < len(MAP_TYPES) else f"type {kind}")
+    sides: list[str] = []
+    for side in ("key", "value"):
+        t = spec.resolve(fields[side]) if side in fields else None
+        if isinstance(t, Ptr):
+            sides.append(type_name(t.type))
+        elif f"{side}_size" in fields and (n := _uint(spec, fields[f"{side}_size"])) is not None:
+            sides.append(f"{n} B")
+    if sides:
+        parts.append(" → ".join(sides))
+    if "max_entries" in fields and (n := _uint(spec, fields["max_entries"])) is not None:
+        ring = kind is not None and 0 <= kind < len(MAP_TYPES) and "ringbuf" in MAP_TYPES[kind]
+        # A ring buffer's max_entries is its size in bytes.
+        parts.append(f"{n:,} bytes" if ring else f"{n:,} entr{'y' if n == 1 else 'ies'}")
+    return " · ".join(parts) or "map"
+
+
+def _last_line(fn: Function, ext: BTFExt | None, start: int) -> int:
+    if ext is None:
+        return start
+    lines = [
+        li.line
+        for li in ext.line_info.get(fn.section, [])
+        if fn.start <= li.insn_off < fn.start + fn.count
+    ]
+    return max([start, *lines])
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def document_symbols(model: ObjectModel, path: str) -> list[Symbol]:
+    """The programs, maps and globals declared in `path`, in source order."""
+    out: list[Symbol] = []
+    decls = model.decls
+    for fn in model.obj.programs:
+        loc = decls.functions.get(fn.name)
+        if loc is not None and _same_file(loc.file, path):
+            detail = f'SEC("{fn.section}")'
+            end = _last_line(fn, model.ext, loc.line)
+            out.append(Symbol(fn.name, SymbolKind.PROGRAM, detail, loc, end))
+    for m in model.obj.maps:
+        loc = decls.variables.get(m.name)
+        if loc is not None and _same_file(loc.file, path):
+            out.append(Symbol(m.name, SymbolKind.MAP, map_detail(model.spec, m), loc, loc.line))
+    for name, detail in _globals(model.spec):
+        loc = decls.variables.get(name)
+        if loc is not None and _same_file(loc.file, path):
+            out.append(Symbol(name, SymbolKind.VARIABLE, detail, loc, loc.line))
+    return sorted(out, key=lambda s: (s.location.line, s.location.col))
+
+
+def _globals(spec: Spec | None) -> list[tuple[str, str]]:
+    """(name, `type in section`) of every global variable the object's BTF describes."""
+    if spec is None:
+        return []
+    out: list[tuple[str, str]] = []
+    for t in spec:
+        if not isinstance(t, Datasec) or t.name in _SKIP_SECTIONS:
+            continue
+        for info in t.vars:
+            var = info.var
+            if isinstance(var, Var):
+                out.append((var.name, f"{type_name(var.type)} · {t.name}"))
+    return out
