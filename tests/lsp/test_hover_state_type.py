@@ -1,0 +1,114 @@
+"""Hovers on a real client: verifier state on any program line, types on identifiers."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+PROGRAMS = Path(__file__).parent.parent / "programs"
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "kptr_lsp"]),
+    scope="module",
+)
+async def client(lsp_client: LanguageClient) -> None:
+    await lsp_client.initialize_session(
+        types.InitializeParams(capabilities=client_capabilities("neovim"))
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def hover_on(client: LanguageClient, path: Path, needle: str, offset: int = 0) -> str:
+    """Open the file, hover `offset` characters into `needle` once its analysis is in (the
+    server answers nothing until then), close it."""
+    uri = path.as_uri()
+    text = path.read_text()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "c", 1, text))
+    )
+    lines = text.splitlines()
+    line = next(i for i, t in enumerate(lines) if needle in t)
+    params = types.HoverParams(
+        types.TextDocumentIdentifier(uri),
+        types.Position(line, lines[line].index(needle) + offset),
+    )
+
+    async def hovered() -> types.Hover:
+        while (result := await client.text_document_hover_async(params)) is None:
+            await asyncio.sleep(0.1)
+        return result
+
+    try:
+        result = await asyncio.wait_for(hovered(), 120)
+    finally:
+        client.text_document_did_close(
+            types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri))
+        )
+    assert isinstance(result.contents, types.MarkupContent)
+    return result.contents.value
+
+
+async def test_state_hover_on_a_line_after_an_acquire(client: LanguageClient, kernel: None) -> None:
+    text = await hover_on(client, PROGRAMS / "clean/kptr_ok.bpf.c", "if (!acquired)")
+    assert "**Verifier state** on entry to line 31 in program `stash_child`" in text
+    assert "`r0`: task_struct * — may be NULL" in text
+    assert "(acquired line 30)" in text
+
+
+async def test_state_hover_on_the_failing_line_of_a_rejected_program(
+    client: LanguageClient, kernel: None
+) -> None:
+    path = PROGRAMS / "rejected/map_value_null_deref.bpf.c"
+    text = await hover_on(client, path, "*count += 1")
+    assert "`r0`: pointer into a value of map `syscalls_per_pi` (8 bytes) — may be NULL" in text
+
+
+async def test_state_hover_counts_the_paths(client: LanguageClient, kernel: None) -> None:
+    text = await hover_on(client, PROGRAMS / "clean/kptr_ok.bpf.c", "int BPF_PROG(stash_child")
+    assert "distinct states" in text and "State 1:" in text
+
+
+async def test_struct_hover_with_offsets_and_kptr(client: LanguageClient) -> None:
+    text = await hover_on(client, PROGRAMS / "clean/kptr_ok.bpf.c", "struct slot empty", 8)
+    assert "**`struct slot`** — 8 bytes, 1 members (program type" in text
+    assert "| 0 | 8 | `task` | `struct task_struct *` — **referenced kptr** |" in text
+
+
+async def test_kernel_struct_hover(client: LanguageClient) -> None:
+    text = await hover_on(client, PROGRAMS / "clean/kptr_ok.bpf.c", "struct task_struct *acquired")
+    assert "**`struct task_struct`**" in text and "kernel type, from the kernel's BTF" in text
+    assert "more members" in text
+
+
+async def test_map_hover(client: LanguageClient) -> None:
+    text = await hover_on(client, PROGRAMS / "clean/kptr_ok.bpf.c", "newest_child, &key, &empty")
+    assert "**map `newest_child`**: hash · int → struct slot · 1,024 entries" in text
+    assert "referenced kptr" in text
+
+
+async def test_kfunc_hover_says_it_acquires(client: LanguageClient) -> None:
+    text = await hover_on(client, PROGRAMS / "clean/kptr_ok.bpf.c", "bpf_task_acquire(task)")
+    assert "struct task_struct *bpf_task_acquire(struct task_struct *p)" in text
+    assert "**Acquires a reference**" in text and "`bpf_task_release()`" in text
+
+
+async def test_kfunc_hover_says_it_releases(client: LanguageClient) -> None:
+    text = await hover_on(client, PROGRAMS / "clean/kptr_ok.bpf.c", "bpf_task_release(old)")
+    assert "void bpf_task_release(struct task_struct *p)" in text
+    assert "**Releases the reference**" in text
+
+
+async def test_helper_hover(client: LanguageClient) -> None:
+    text = await hover_on(client, PROGRAMS / "clean/kptr_ok.bpf.c", "bpf_map_lookup_elem")
+    assert "**helper**" in text
+    assert "void *bpf_map_lookup_elem(void *map, const void *key)" in text
+    assert "Perform a lookup in *map*" in text
