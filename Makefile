@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEB_PACKAGES := clang-19 llvm-19 libbpf-dev libbpf1 bpftool
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo test lint typecheck unit clean
+.PHONY: setup system-packages demo test lint typecheck unit clean bench
 
 setup: system-packages $(VENV)/.installed
 
@@ -46,6 +46,18 @@ unit: setup
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# Latency, memory and scaling figures next to the by-hand clang + bpftool loop (bench/latency.py).
+bench: setup
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/real_projects.py  # 52 objects in real tools' styles; programs per object
+
+# Fuzz the BTF, .BTF.ext, ELF and verifier-log readers with 10,000 mutated real inputs each
+# (`make test` runs a small seeded set of the same tests). FUZZ_EXAMPLES=N to change.
+FUZZ_EXAMPLES ?= 10000
+.PHONY: fuzz
+fuzz: setup
+	KPTR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/fuzz
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

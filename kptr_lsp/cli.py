@@ -71,6 +71,8 @@ def _verdict(p: ProgramResult) -> str:
         return "accepted"
     if p.failure in (Failure.ATTACH_TARGET, Failure.NOT_PERMITTED):
         return "not verifiable here"
+    if p.failure is Failure.MAP_TOO_LARGE:
+        return "not loaded (a map is over the memory cap)"
     return "rejected"
 
 
@@ -87,6 +89,8 @@ def _finding_json(f: Finding) -> dict[str, object]:
         "source": str(f.source),
         "code": f.code,
         "message": f.message,
+        "explanation": f.explanation,
+        "explanation_id": f.explanation_id,
         "programs": list(f.programs),
         "related": [
             {"file": r.location.file, "line": r.location.line, "message": r.message}
@@ -120,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="HOST:PORT",
         help="listen on TCP instead of stdio (HOST defaults to 127.0.0.1)",
     )
+    # Clients such as vscode-languageclient append --stdio; stdio is the default anyway.
+    parser.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="warning")
     sub = parser.add_subparsers(dest="command")
     check = sub.add_parser("check", help="analyse files and print findings gcc-style")
@@ -133,10 +139,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--flag", action="append", help="extra clang flag (repeatable)")
     check.add_argument("--no-verify", action="store_true", help="do not load into the kernel")
     check.add_argument("-j", "--jobs", type=int, default=2, help="programs verified at once")
+    sub.add_parser(
+        "verify-helper",
+        help="privileged helper: load objects sent on stdin into the verifier (never attach)",
+    )
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args)
+    if args.command == "verify-helper":
+        return _verify_helper()
     return _serve(args)
+
+
+def _verify_helper() -> int:
+    from .verify.helper import serve
+
+    return serve(sys.stdin.buffer, sys.stdout.buffer)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ class Finding:
     related: tuple[Related, ...] = ()
     explanation: str | None = None
     programs: tuple[str, ...] = field(default=())
+    # The catalogue entry (kptr_lsp/data/explanations.toml) the explanation comes from.
+    explanation_id: str | None = None
 
     @property
     def file(self) -> str:

@@ -7,11 +7,16 @@ PROVIDERS.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 
 from .checks.kernel import KPTR_PERCPU, KPTR_REF, KPTR_UNREF, UPTR
 from .checks.type_tags import build_context, describe
 from .pipeline import Analysis
+from .state_hover import state_hover
+from .toolchain import vmlinux
+from .type_hover import type_hover
 
 HoverProvider = Callable[[Analysis, int, int], str | None]
 
@@ -73,3 +78,54 @@ PROVIDERS: list[HoverProvider] = [kptr_field_hover]
 def hover_text(analysis: Analysis, line: int, character: int) -> str | None:
     parts = [p for p in (provider(analysis, line, character) for provider in PROVIDERS) if p]
     return "\n\n---\n\n".join(parts) or None
+
+
+_INCLUDE_LINE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
+
+
+def _header_origin(analysis: Analysis, path: str) -> str:
+    result = analysis.compile
+    vendored = result.vendored_libbpf if result is not None else None
+    if vendored is not None:
+        roots = {os.path.realpath(vendored.include_dir)}
+        roots.add(os.path.realpath(os.path.join(vendored.include_dir, "bpf")))
+        if any(path.startswith(r + os.sep) for r in roots):
+            return f"The project's vendored libbpf ({vendored.origin}), preferred to the system's."
+    if path.startswith(str(vmlinux.cache_root()) + os.sep):
+        return "Generated from the kernel's BTF: the project has no vmlinux.h of its own."
+    if os.path.basename(path) == "vmlinux.h":
+        return "The project's own vmlinux.h, preferred to one generated from the kernel's BTF."
+    return "Found on the include path."
+
+
+def include_hover(analysis: Analysis, line: int, character: int) -> str | None:
+    """On an `#include` line of the buffer: the file clang really opened for it, and why."""
+    lines = analysis.text.splitlines()
+    if analysis.compile is None or not 0 < line <= len(lines):
+        return None
+    m = _INCLUDE_LINE.match(lines[line - 1])
+    if m is None:
+        return None
+    name = m.group(1)
+    direct = [h.path for h in analysis.compile.headers if h.depth == 1]
+    hit = next((p for p in direct if p.endswith(os.sep + name)), None) or next(
+        (p for p in direct if os.path.basename(p) == os.path.basename(name)), None
+    )
+    if hit is None:
+        return None
+    return f"`{name}` → `{hit}`\n\n{_header_origin(analysis, hit)}"
+
+
+def rodata_hover(analysis: Analysis, line: int, character: int) -> str | None:
+    """On a `const volatile` global's declaration: the value the verifier was given."""
+    notes = [
+        v.note()
+        for v in analysis.rodata
+        if v.location is not None and v.location.file == analysis.path and v.location.line == line
+    ]
+    return "\n\n".join(notes) or None
+
+
+PROVIDERS += [include_hover, rodata_hover]
+
+PROVIDERS += [type_hover, state_hover]

@@ -11,6 +11,7 @@ import functools
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .btf.errors import BTFError
@@ -28,12 +29,19 @@ from .checks import (
 )
 from .elf.decls import Declarations, read_declarations
 from .elf.objfile import ObjectError, ObjectFile
+from .elf.rodata import read_const_globals
 from .findings import Finding, Location, Severity, Source
+from .rodata import RodataValue, plan_rodata
 from .settings import Settings
 from .toolchain.clang import ToolchainError
 from .toolchain.compile import CompileOptions, CompileResult, compile_buffer
-from .verify.loader import ObjectResult, ProgramResult, bpf_available, verify_object
+from .verify.cache import verify_cached
+from .verify.helper import MAX_JOBS, HelperError, VerifyRequest, verify_via_helper
+from .verify.loader import ObjectResult, ProgramResult, bpf_available
+from .verify.map_memory import MIB
 from .verify.placement import ObjectContext, object_findings, sorted_findings
+from .verify.setup import DataPatch
+from .verify.verbose import VerboseLogs
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,10 @@ class Analysis:
     verified: bool = False  # programs went through the kernel verifier
     not_verified_reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # `const volatile` globals and the value each had during verification (hover/lens notes)
+    rodata: tuple[RodataValue, ...] = ()
+    # Level-2 logs taken on demand (state hover); None when the kernel is not ours to load into
+    verbose: VerboseLogs | None = field(default=None, compare=False, repr=False)
 
     @property
     def rejected(self) -> bool:
@@ -74,6 +86,7 @@ def compile_options(settings: Settings, workspace_root: str | None) -> CompileOp
         timeout_s=settings.compile_timeout_s,
         workspace_root=workspace_root,
         use_compile_commands=settings.use_compile_commands,
+        use_pch=settings.precompiled_header,
     )
 
 
@@ -107,8 +120,10 @@ def analyse(
     *,
     workspace_root: str | None = None,
     cancelled: threading.Event | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Analysis:
-    """Analyse one buffer. `cancelled` set by the caller stops before the next stage."""
+    """Analyse one buffer. `cancelled` set by the caller stops before the next stage;
+    `progress(done, total)` hears of each program verified."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
@@ -144,24 +159,79 @@ def analyse(
         why = "verification is turned off in the settings"
         return partial(tuple(findings), model=model, not_verified_reason=why)
     ok, why = kernel_verification_available()
-    if not ok:
+    if not ok and not settings.verify_helper:
         return partial(tuple(findings), model=model, not_verified_reason=why)
     if cancelled is not None and cancelled.is_set():
         return partial(tuple(findings), model=model)
 
     t2 = time.perf_counter()
-    verdict: ObjectResult = verify_object(
-        result.obj,
-        log_level=settings.verifier_log_level,
-        jobs=max(1, settings.jobs),
-        name=_object_name(path),
+    patches, rodata = plan_rodata(
+        read_const_globals(result.obj), dict(settings.rodata_overrides), model.decls.variables
     )
+    try:
+        verdict = _verify(
+            result.obj,
+            settings,
+            _object_name(path),
+            patches,
+            in_process=ok,
+            model=model,
+            progress=progress,
+        )
+    except HelperError as exc:
+        why = f"{why}, and the verify helper failed: {exc}"
+        return partial(tuple(findings), model=model, not_verified_reason=why)
     timings["verify"] = time.perf_counter() - t2
     ctx = ObjectContext(path=path, data=result.obj, obj=model.obj, ext=model.ext, decls=model.decls)
     findings.extend(relate_to_culprits(object_findings(ctx, verdict), blame, text))
     return partial(
-        tuple(sorted_findings(findings)), programs=verdict.programs, model=model, verified=True
+        tuple(sorted_findings(findings)),
+        programs=verdict.programs,
+        model=model,
+        verified=True,
+        rodata=rodata,
+        verbose=VerboseLogs(
+            result.obj,
+            _object_name(path),
+            patches,
+            max(0, settings.map_memory_cap_mb) * MIB or None,
+        )
+        if ok
+        else None,
     )
+
+
+def _verify(
+    data: bytes,
+    settings: Settings,
+    name: str,
+    patches: tuple[DataPatch, ...],
+    *,
+    in_process: bool,
+    model: ObjectModel | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ObjectResult:
+    """In this process when bpf() is allowed, else through the configured privileged helper.
+    In process, programs whose instructions did not change come from the per-program cache."""
+    cap_mb = max(0, settings.map_memory_cap_mb)
+    jobs = max(1, settings.jobs)
+    if in_process:
+        return verify_cached(
+            data,
+            model.obj if model is not None else None,
+            model.ext if model is not None else None,
+            on_program=progress,
+            log_level=settings.verifier_log_level,
+            jobs=jobs,
+            name=name,
+            patches=patches,
+            map_memory_cap=cap_mb * MIB or None,
+            debug_messages=False,  # nothing here reads them; parallel loads run faster without
+        )
+    request = VerifyRequest(
+        data, settings.verifier_log_level, min(jobs, MAX_JOBS), name, cap_mb, patches
+    )
+    return verify_via_helper(settings.verify_helper, request)
 
 
 def read_object(data: bytes, settings: Settings, findings: list[Finding], path: str) -> ObjectModel:

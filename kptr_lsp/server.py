@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,15 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from . import __version__
+from .findings import Finding, Location, Severity, Source
 from .hovers import hover_text
+from .lsp.actions import code_actions
 from .lsp.diagnostics import by_uri, uri_of
 from .lsp.scheduler import Scheduler
-from .pipeline import Analysis, analyse
+from .lsp.views import STATS_COMMAND, ProgramViews
+from .pipeline import Analysis, analyse, compile_options
 from .settings import Settings
+from .toolchain.syntax import SyntaxChecker
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,19 @@ def is_bpf_source(path: str, text: str) -> bool:
     return any(s in text for s in ("SEC(", "<bpf/bpf_helpers.h>", '"bpf_helpers.h"', "vmlinux.h"))
 
 
+def internal_error(path: str, text: str, exc: Exception) -> Analysis:
+    """What the user sees when the analysis itself failed: one Error saying so."""
+    finding = Finding(
+        Location(path, 1),
+        Severity.ERROR,
+        Source.CHECKS,
+        f"kptr-lsp failed to analyse this file ({type(exc).__name__}: {exc}); the server keeps "
+        "running. Please report this with the server log.",
+        code="internal-error",
+    )
+    return Analysis(path, text, (finding,))
+
+
 class KptrLanguageServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("kptr-lsp", __version__)
@@ -45,6 +63,14 @@ class KptrLanguageServer(LanguageServer):
             max_workers=2, thread_name_prefix="kptr-analysis"
         )
         self.analyses: dict[str, Analysis] = {}
+        self.syntax = SyntaxChecker()
+        # libclang parses apart from the analyses: a keystroke never waits behind a verification.
+        self.syntax_executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="kptr-syntax"
+        )
+        self.shown: dict[str, tuple[Finding, ...]] = {}  # findings last published per document
+        self._syntax_wanted: dict[str, int] = {}  # the newest version asked for, per document
+        self.views = ProgramViews()  # code lenses and outline, per document
         self._told_not_verified = False
 
     # -- helpers used by the feature handlers -------------------------------------------
@@ -57,11 +83,12 @@ class KptrLanguageServer(LanguageServer):
             return None
         return analysis
 
-    def hover(self, uri: str, position: types.Position) -> types.Hover | None:
+    async def hover(self, uri: str, position: types.Position) -> types.Hover | None:
         analysis = self.current_analysis(uri)
         if analysis is None:
             return None
-        text = hover_text(analysis, position.line + 1, position.character)
+        # In a thread: the first state hover of an analysis loads the program again (level 2).
+        text = await asyncio.to_thread(hover_text, analysis, position.line + 1, position.character)
         if text is None:
             return None
         return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, text))
@@ -69,6 +96,9 @@ class KptrLanguageServer(LanguageServer):
     def apply_settings(self, raw: Any) -> None:
         settings, problems = Settings.from_mapping(raw)
         self.settings = settings
+        level = getattr(logging, settings.log_level.upper(), None)
+        if isinstance(level, int):
+            logging.getLogger("kptr_lsp").setLevel(level)
         for problem in problems:
             self.window_show_message(
                 types.ShowMessageParams(types.MessageType.Warning, f"kptr-lsp: {problem}")
@@ -77,9 +107,68 @@ class KptrLanguageServer(LanguageServer):
     def request_analysis(self, uri: str, delay_s: float = 0.0) -> None:
         self.scheduler.schedule(uri, delay_s)
 
+    def request_syntax(self, uri: str) -> None:
+        """clang's diagnostics for the text just typed (libclang, milliseconds), published
+        ahead of the full analysis when they differ from what the editor shows."""
+        doc = self.workspace.text_documents.get(uri)
+        path = to_fs_path(uri)
+        if doc is None or path is None or not is_bpf_source(path, doc.source):
+            return
+        version, text = doc.version, doc.source
+        self._syntax_wanted[uri] = version
+        options = compile_options(self.settings, self._workspace_root())
+
+        def check() -> tuple[Finding, ...] | None:
+            if self._syntax_wanted.get(uri) != version:
+                return None  # typed over already: parse only the newest text
+            return self.syntax.check(path, text, options)
+
+        loop = asyncio.get_running_loop()
+        future = self.syntax_executor.submit(check)
+        future.add_done_callback(
+            lambda f: loop.call_soon_threadsafe(self._publish_syntax, uri, path, version, f)
+        )
+
+    def _publish_syntax(
+        self,
+        uri: str,
+        path: str,
+        version: int,
+        future: concurrent.futures.Future[tuple[Finding, ...] | None],
+    ) -> None:
+        doc = self.workspace.text_documents.get(uri)
+        if doc is None or doc.version != version or future.cancelled():
+            return
+        if future.exception() is not None:
+            log.warning("syntax check of %s failed: %s", path, future.exception())
+            return  # the compile on idle/save still reports clang's diagnostics
+        new = future.result()
+        if new is None:
+            return
+        shown = self.shown.get(uri, ())
+
+        def typed(f: Finding) -> bool:
+            return f.source is Source.CLANG and f.location.file == os.path.abspath(path)
+
+        def same(f: Finding) -> tuple[int, int, int, str]:
+            return (f.location.line, f.location.col, int(f.severity), f.message)
+
+        if {same(f) for f in new} == {same(f) for f in shown if typed(f)}:
+            return  # nothing new to say: leave the editor alone until the analysis lands
+        findings = (*(f for f in shown if not typed(f)), *new)
+        grouped = by_uri(findings, self._lines, self.workspace.position_codec)
+        self._publish(uri, grouped.get(uri, []), version)
+        self.shown[uri] = findings
+
     def clear(self, uri: str) -> None:
         state = self.scheduler.forget(uri)
         self.analyses.pop(uri, None)
+        self.shown.pop(uri, None)
+        self._syntax_wanted.pop(uri, None)
+        path = to_fs_path(uri)
+        if path is not None:
+            self.syntax.forget(path)
+        self.views.forget(uri)
         for target in {uri} | (state.published if state else set()):
             self._publish(target, [])
 
@@ -125,25 +214,39 @@ class KptrLanguageServer(LanguageServer):
                     self.settings,
                     workspace_root=self._workspace_root(),
                     cancelled=cancelled,
+                    progress=self._progress_reporter(token, loop),
                 ),
             )
+        except Exception as exc:  # a bug of ours must cost one file's findings, not the server
+            log.exception("analysis of %s failed", path)
+            analysis = internal_error(path, text, exc)
         finally:
             self._progress_end(token)
         if not self.scheduler.is_current(uri, generation):
             return  # a newer version is on its way: never publish stale findings
         self.analyses[uri] = analysis
         self._publish_analysis(uri, version, analysis)
+        if analysis.model is not None:
+            # Lenses and the outline need declaration lines: walk the DWARF off the event loop,
+            # after the diagnostics are out, so neither a save nor a keystroke waits for it.
+            await loop.run_in_executor(self.executor, len, analysis.model.decls.functions)
+        self.views.analysed(uri, analysis)
+        self._refresh_code_lenses()
         if analysis.not_verified_reason and not self._told_not_verified:
             self._told_not_verified = True
             self.window_show_message(
                 types.ShowMessageParams(
                     types.MessageType.Warning,
                     "kptr-lsp: programs are not being checked by the kernel verifier: "
-                    f"{analysis.not_verified_reason}. Compiler diagnostics still work.",
+                    f"{analysis.not_verified_reason}. Compiler diagnostics, BTF checks and "
+                    "hovers still work. To verify programs, run kptr-lsp with CAP_BPF and "
+                    "CAP_PERFMON, or set verifyHelper (e.g. to 'sudo -n kptr-lsp verify-helper'; "
+                    "see the README, 'Running without root').",
                 )
             )
 
     def _publish_analysis(self, uri: str, version: int | None, analysis: Analysis) -> None:
+        self.shown[uri] = analysis.findings
         grouped = by_uri(analysis.findings, self._lines, self.workspace.position_codec)
         state = self.scheduler.docs.get(uri)
         previous = state.published if state else set()
@@ -172,9 +275,38 @@ class KptrLanguageServer(LanguageServer):
         )
         return token
 
+    def _progress_reporter(
+        self, token: str | None, loop: asyncio.AbstractEventLoop
+    ) -> Callable[[int, int], None] | None:
+        """`progress(done, total)` for the analysis thread: reports on the event loop."""
+        if token is None:
+            return None
+
+        def report(done: int, total: int) -> None:
+            update = types.WorkDoneProgressReport(
+                message=f"verified {done}/{total} programs",
+                percentage=100 * done // max(1, total),
+            )
+            loop.call_soon_threadsafe(self.work_done_progress.report, token, update)
+
+        return report
+
     def _progress_end(self, token: str | None) -> None:
         if token is not None:
             self.work_done_progress.end(token, types.WorkDoneProgressEnd(message="done"))
+
+    def _refresh_code_lenses(self) -> None:
+        """New verdicts are in: ask clients that support it to fetch the lenses again."""
+        caps = self.client_capabilities.workspace
+        if caps is not None and caps.code_lens is not None and caps.code_lens.refresh_support:
+            self.workspace_code_lens_refresh(None)
+
+    def document_symbols(self, uri: str) -> list[types.DocumentSymbol]:
+        doc = self.workspace.text_documents.get(uri)
+        path = to_fs_path(uri)
+        if doc is None or path is None:
+            return []
+        return self.views.symbols(uri, path, list(doc.lines), self.workspace.position_codec)
 
 
 server = KptrLanguageServer()
@@ -195,17 +327,22 @@ def on_configuration(ls: KptrLanguageServer, params: types.DidChangeConfiguratio
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def on_open(ls: KptrLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.views.saved(params.text_document.uri, params.text_document.text)
     ls.request_analysis(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def on_change(ls: KptrLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
     if ls.settings.diagnostics_on_change:
+        ls.request_syntax(params.text_document.uri)
         ls.request_analysis(params.text_document.uri, ls.settings.change_delay_ms / 1000)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
 def on_save(ls: KptrLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    doc = ls.workspace.text_documents.get(params.text_document.uri)
+    if doc is not None:
+        ls.views.saved(params.text_document.uri, doc.source)
     ls.request_analysis(params.text_document.uri)
 
 
@@ -215,10 +352,53 @@ def on_close(ls: KptrLanguageServer, params: types.DidCloseTextDocumentParams) -
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
-def on_hover(ls: KptrLanguageServer, params: types.HoverParams) -> types.Hover | None:
-    return ls.hover(params.text_document.uri, params.position)
+async def on_hover(ls: KptrLanguageServer, params: types.HoverParams) -> types.Hover | None:
+    return await ls.hover(params.text_document.uri, params.position)
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+)
+async def on_code_action(
+    ls: KptrLanguageServer, params: types.CodeActionParams
+) -> list[types.CodeAction] | None:
+    analysis = ls.current_analysis(params.text_document.uri)
+    if analysis is None:
+        return None
+    # In a thread: a fix may read the kernel's BTF for the matching release kfunc.
+    return await asyncio.to_thread(
+        code_actions,
+        analysis,
+        params.text_document.uri,
+        params.range,
+        params.context,
+        ls.workspace.position_codec,
+    )
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+def on_code_lens(ls: KptrLanguageServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+    return ls.views.code_lenses(params.text_document.uri)
+
+
+@server.command(STATS_COMMAND)
+def on_program_stats(ls: KptrLanguageServer, uri: str, program: str) -> str | None:
+    text = ls.views.stats_text(uri, program)
+    if text is not None:
+        ls.window_show_message(types.ShowMessageParams(types.MessageType.Info, text))
+    return text
+
+
+@server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+async def on_document_symbol(
+    ls: KptrLanguageServer, params: types.DocumentSymbolParams
+) -> list[types.DocumentSymbol]:
+    # In a thread: the first look at declaration lines walks the object's DWARF.
+    return await asyncio.to_thread(ls.document_symbols, params.text_document.uri)
 
 
 @server.feature(types.SHUTDOWN)
 def on_shutdown(ls: KptrLanguageServer, params: None) -> None:
     ls.executor.shutdown(wait=False, cancel_futures=True)
+    ls.syntax_executor.shutdown(wait=False, cancel_futures=True)

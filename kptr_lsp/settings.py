@@ -20,12 +20,21 @@ class Settings:
     kernel_btf: str = "/sys/kernel/btf/vmlinux"  # target kernel's BTF (vmlinux.h, checks)
     kernel_release: str | None = None  # that kernel's release (e.g. "6.1.0"); None = running
     use_compile_commands: bool = True
+    precompiled_header: bool = True  # precompile the vmlinux.h include block once
     diagnostics_on_change: bool = True  # re-analyse unsaved edits after an idle delay
     change_delay_ms: int = 600  # idle delay before an unsaved edit is analysed
     verify: bool = True  # load programs into the kernel verifier
-    verifier_log_level: int = 1
+    # 1 (the failing path) | 4 (BPF_LOG_STATS: verification time and stack depth, for the
+    # code lens); on 6.18 the error text is the same as at level 1.
+    verifier_log_level: int = 5
     jobs: int = 2  # programs verified concurrently
     compile_timeout_s: float = 30.0
+    map_memory_cap_mb: int = 256  # maps bigger than this are not created (0 = no cap)
+    # Command that loads programs for us when bpf() is refused, e.g.
+    # "sudo -n /path/to/kptr-lsp verify-helper"; empty = none.
+    verify_helper: tuple[str, ...] = ()
+    # `const volatile` global → value written into .rodata before load (default: the source's)
+    rodata_overrides: tuple[tuple[str, int], ...] = ()
     log_level: str = "info"
 
     @classmethod
@@ -58,6 +67,10 @@ class Settings:
                 values[name] = _coerce(value, default, f.type)
             except (TypeError, ValueError) as exc:
                 problems.append(f"setting {key!r}: {exc}")
+        release = values.get("kernel_release")
+        if release is not None and not re.match(r"^\d+\.\d+", release):
+            problems.append(f"setting 'kernelRelease': {release!r} is not a kernel release")
+            del values["kernel_release"]
         return dataclasses.replace(cls(), **values), problems
 
 
@@ -67,6 +80,8 @@ def _snake(key: str) -> str:
 
 def _coerce(value: Any, default: Any, type_name: Any) -> Any:
     text = str(type_name)
+    if text.startswith("tuple[tuple[str, int]"):
+        return _name_to_int(value)
     if "tuple" in text:
         if isinstance(value, str):
             return tuple(value.split())
@@ -90,6 +105,20 @@ def _coerce(value: Any, default: Any, type_name: Any) -> Any:
     if isinstance(value, str):
         return value
     raise TypeError("expected a string")
+
+
+def _name_to_int(value: Any) -> tuple[tuple[str, int], ...]:
+    """{"name": 1, ...} → (("name", 1), ...), sorted so equal settings compare equal."""
+    if not isinstance(value, dict):
+        raise TypeError("expected an object of variable name → integer")
+    out: list[tuple[str, int]] = []
+    for name, number in value.items():
+        if isinstance(number, bool):
+            number = int(number)  # a C flag set from JSON true/false
+        if not isinstance(number, int):
+            raise TypeError(f"{name!r}: expected an integer")
+        out.append((str(name), number))
+    return tuple(sorted(out))
 
 
 DEFAULT = Settings()

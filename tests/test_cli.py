@@ -58,6 +58,9 @@ def test_check_json_names_programs_and_verdicts(kernel: None) -> None:
     errors = [f for f in entry["findings"] if f["severity"] == "error"]
     assert errors and errors[0]["source"] == "verifier"
     assert errors[0]["related"], "the leak's exit should be related information"
+    # The leak is in the explanation catalogue: why and how to fix, in plain words.
+    assert errors[0]["explanation_id"] == "reference-leak"
+    assert "Fix: Release it on every path" in errors[0]["explanation"]
 
 
 def test_check_missing_file_is_an_error_not_a_crash() -> None:

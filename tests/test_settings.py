@@ -23,3 +23,10 @@ def test_bad_values_are_reported_and_defaults_kept() -> None:
 def test_no_options_gives_defaults() -> None:
     assert Settings.from_mapping(None) == (Settings(), [])
     assert Settings.from_mapping([1, 2])[1]
+
+
+def test_a_kernel_release_that_is_not_one_is_refused() -> None:
+    settings, problems = Settings.from_mapping({"kernelRelease": "latest"})
+    assert settings.kernel_release is None
+    assert problems == ["setting 'kernelRelease': 'latest' is not a kernel release"]
+    assert Settings.from_mapping({"kernelRelease": "6.1.0-56-amd64"})[0].kernel_release

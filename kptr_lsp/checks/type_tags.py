@@ -282,12 +282,13 @@ def check_map_type(ctx: Context) -> list[Finding]:
 def check_no_kernel_type(ctx: Context) -> list[Finding]:
     """kptr-no-kernel-type: a vmlinux.h struct the target kernel lacks becomes a local type."""
     out: list[Finding] = []
-    if not ctx.decls.structs and not ctx.decls.members:
-        return out  # no DWARF: cannot tell kernel types from the program's own
     for v in ctx.values:
         for f in v.scan.fields:
             if f.problem is not None or f.kernel_struct or not isinstance(f.target, Struct):
                 continue
+            # Asked only for a candidate field: declarations are read from DWARF on first use.
+            if not ctx.decls.structs and not ctx.decls.members:
+                return out  # no DWARF: cannot tell kernel types from the program's own
             if f.target.name in ctx.decls.structs:
                 continue  # declared in the program's own sources: a local object type
             msg = (

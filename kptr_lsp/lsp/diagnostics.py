@@ -11,6 +11,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
+from ..explanations import docs_url
 from ..findings import Finding, Location, Source
 
 LineSource = Callable[[str], list[str] | None]  # path → lines of its current text
@@ -63,12 +64,16 @@ def to_diagnostic(f: Finding, lines: LineSource, codec: PositionCodec) -> types.
     message = f.message
     if f.explanation:
         message = f"{message}\n\n{f.explanation}"
+    description = (
+        types.CodeDescription(href=docs_url(f.explanation_id)) if f.explanation_id else None
+    )
     return types.Diagnostic(
         range=to_range(f.location, lines(f.location.file), codec, whole),
         message=message,
         severity=types.DiagnosticSeverity(int(f.severity)),
         source=str(f.source),
         code=f.code,
+        code_description=description,
         related_information=related or None,
     )
 

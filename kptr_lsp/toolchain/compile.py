@@ -7,6 +7,7 @@ The text goes to clang on stdin behind `#line 1 "<path>"`, so diagnostics, DWARF
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -15,9 +16,19 @@ import time
 from dataclasses import dataclass
 
 from kptr_lsp.findings import Finding, Location, Severity, Source
-from kptr_lsp.toolchain import compdb, vmlinux
+from kptr_lsp.toolchain import compdb, pch, vmlinux
 from kptr_lsp.toolchain.clang import Clang, find_clang, find_libbpf_headers
 from kptr_lsp.toolchain.diagnostics import parse_clang_stderr
+from kptr_lsp.toolchain.headers import (
+    IncludedHeader,
+    VendoredLibbpf,
+    find_vendored_libbpf,
+    included_headers,
+    vmlinux_dirs,
+    without_header_lines,
+)
+
+log = logging.getLogger(__name__)
 
 _LIBBPF_INCLUDE_RE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*[<"]bpf/', re.MULTILINE)
 _DIR_FLAGS = ("-I", "-isystem", "-idirafter", "-iquote")
@@ -32,6 +43,7 @@ class CompileOptions:
     timeout_s: float = 30.0
     workspace_root: str | None = None
     use_compile_commands: bool = True
+    use_pch: bool = True  # precompile the vmlinux.h include block (see toolchain/pch.py)
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,9 @@ class CompileResult:
     findings: tuple[Finding, ...]
     command: tuple[str, ...]
     duration_s: float
+    # Headers clang opened (its -H list) and the vendored libbpf chosen without a compdb entry.
+    headers: tuple[IncludedHeader, ...] = ()
+    vendored_libbpf: VendoredLibbpf | None = None
 
 
 def _dirs_in(flags: tuple[str, ...]) -> list[str]:
@@ -72,14 +87,16 @@ def _workspace_dirs(file_dir: str, root: str | None) -> list[str]:
 
 
 def _vmlinux_flags(
-    text: str, file_dir: str, include_dirs: list[str], options: CompileOptions
+    text: str, file_dir: str, include_dirs: list[str], options: CompileOptions, arch: str
 ) -> list[str]:
     if not vmlinux.includes_vmlinux(text):
         return []
     # A project's own vmlinux.h wins over a generated one: it may be trimmed or pinned.
-    found = vmlinux.find_existing([file_dir, *include_dirs])
+    found = vmlinux.find_existing(vmlinux_dirs([file_dir, *include_dirs], arch))
     if found is None:
-        found = vmlinux.find_existing(_workspace_dirs(file_dir, options.workspace_root))
+        found = vmlinux.find_existing(
+            vmlinux_dirs(_workspace_dirs(file_dir, options.workspace_root), arch)
+        )
     if found is None:
         found = vmlinux.ensure_vmlinux_h(options.kernel_btf)
     return [] if found in include_dirs else ["-I", found]
@@ -93,6 +110,11 @@ def build_command(path: str, text: str, options: CompileOptions, clang: Clang) -
     if options.use_compile_commands:
         project = compdb.flags_for(path, options.workspace_root) or ()
     user_dirs = [os.path.abspath(d) for d in options.include_dirs]
+    vendored = vendored_libbpf(
+        path, text, options, has_compdb_entry=_has_compdb_entry(path, options)
+    )
+    if vendored is not None:
+        user_dirs.append(vendored.include_dir)  # before the system's: the project's libbpf
     include_dirs = [*user_dirs, *_dirs_in(project), *_dirs_in(options.extra_flags)]
 
     cmd: list[str] = [clang.path]
@@ -107,6 +129,7 @@ def build_command(path: str, text: str, options: CompileOptions, clang: Clang) -
         "-fno-color-diagnostics",
         "-fno-caret-diagnostics",
         "-fdiagnostics-print-source-range-info",
+        "-H",  # the headers really opened, on stderr: shown in hovers and the log
     ]
     if not any(f.startswith("-D__TARGET_ARCH_") for f in project):
         cmd.append(f"-D__TARGET_ARCH_{clang.target_arch}")
@@ -115,7 +138,7 @@ def build_command(path: str, text: str, options: CompileOptions, clang: Clang) -
     for d in user_dirs:
         cmd += ["-I", d]
     cmd += project
-    cmd += _vmlinux_flags(text, file_dir, include_dirs, options)
+    cmd += _vmlinux_flags(text, file_dir, include_dirs, options, clang.target_arch)
     if _LIBBPF_INCLUDE_RE.search(text):
         searched = [file_dir, *include_dirs, *clang.system_includes]
         libbpf_dir = find_libbpf_headers(clang, searched)
@@ -126,6 +149,31 @@ def build_command(path: str, text: str, options: CompileOptions, clang: Clang) -
     cmd += options.extra_flags
     cmd += ["-x", "c", "-", "-o", "-"]
     return tuple(cmd)
+
+
+def vendored_libbpf(
+    path: str, text: str, options: CompileOptions, *, has_compdb_entry: bool
+) -> VendoredLibbpf | None:
+    """The project's own libbpf headers, when the file uses libbpf and no compile_commands.json
+    entry says how the project builds it."""
+    if has_compdb_entry or not _LIBBPF_INCLUDE_RE.search(text):
+        return None
+    return find_vendored_libbpf(os.path.dirname(os.path.abspath(path)), options.workspace_root)
+
+
+_logged_headers: dict[str, tuple[str, ...]] = {}
+
+
+def _log_headers(path: str, headers: tuple[IncludedHeader, ...]) -> None:
+    """Say in the log which libbpf and vmlinux.h a file compiled with, when that changes."""
+    wanted = tuple(
+        h.path
+        for h in headers
+        if h.depth == 1 and (os.path.basename(h.path) == "vmlinux.h" or "bpf_" in h.path)
+    )
+    if _logged_headers.get(path) != wanted:
+        _logged_headers[path] = wanted
+        log.info("%s: compiled with %s", path, ", ".join(wanted) or "no libbpf/vmlinux headers")
 
 
 def _line_directive(path: str) -> str:
@@ -155,6 +203,10 @@ def _run(
     return proc.returncode, out, err
 
 
+def _version(clang: Clang) -> str:
+    return ".".join(map(str, clang.version))
+
+
 def compile_buffer(path: str, text: str, *, options: CompileOptions) -> CompileResult:
     """Compile the editor's text for `path`. Raises ToolchainError when clang, libbpf headers
     or kernel BTF are missing; everything clang itself says comes back as findings."""
@@ -166,7 +218,17 @@ def compile_buffer(path: str, text: str, *, options: CompileOptions) -> CompileR
     stdin = (_line_directive(path) + text).encode("utf-8", errors="surrogateescape")
 
     start = time.perf_counter()
-    returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s)
+    ready = pch.CACHE.lookup(cmd, text, _version(clang), cwd) if options.use_pch else None
+    if ready is not None:
+        with_pch = (*cmd[:-5], "-include-pch", ready.path, *cmd[-5:])
+        returncode, out, err = _run(with_pch, stdin, cwd, options.timeout_s)
+        if returncode not in (0, None) and pch.PCH_REFUSED.search(err.decode(errors="replace")):
+            pch.CACHE.refused(ready.key)  # an input changed since it was built: compile without
+            returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s)
+        else:
+            cmd, err = with_pch, ready.header_lines.encode() + err
+    else:
+        returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s)
     duration = time.perf_counter() - start
 
     if returncode is None:
@@ -180,7 +242,10 @@ def compile_buffer(path: str, text: str, *, options: CompileOptions) -> CompileR
         )
         return CompileResult(None, (timed_out,), cmd, duration)
 
-    stderr = err.decode("utf-8", errors="replace")
+    raw_stderr = err.decode("utf-8", errors="replace")
+    headers = included_headers(raw_stderr)
+    _log_headers(path, headers)
+    stderr = without_header_lines(raw_stderr)
     findings = parse_clang_stderr(stderr, main_path=path, cwd=cwd, prefix_lines=1)
     obj = out if returncode == 0 and out.startswith(b"\x7fELF") else None
     if obj is None and not any(f.severity == Severity.ERROR for f in findings):
@@ -195,4 +260,14 @@ def compile_buffer(path: str, text: str, *, options: CompileOptions) -> CompileR
                 f"clang exited with status {returncode}" + (": " + " ".join(tail) if tail else ""),
             ),
         )
-    return CompileResult(obj, findings, cmd, duration)
+    vendored = vendored_libbpf(
+        path, text, options, has_compdb_entry=_has_compdb_entry(path, options)
+    )
+    return CompileResult(obj, findings, cmd, duration, headers, vendored)
+
+
+def _has_compdb_entry(path: str, options: CompileOptions) -> bool:
+    # An entry decides the include path even when it adds no flags of its own.
+    return options.use_compile_commands and (
+        compdb.flags_for(path, options.workspace_root) is not None
+    )

@@ -94,11 +94,24 @@ class Libbpf:
             "bpf_program__insns": (vp, [vp]),
             "bpf_program__insn_cnt": (sz, [vp]),
             "bpf_program__type": (i, [vp]),
+            # Map setup between open and load (what a project's userspace does).
+            "bpf_map__set_max_entries": (i, [vp, ctypes.c_uint32]),
+            "bpf_map__set_key_size": (i, [vp, ctypes.c_uint32]),
+            "bpf_map__set_value_size": (i, [vp, ctypes.c_uint32]),
+            "bpf_map__initial_value": (vp, [vp, ctypes.POINTER(sz)]),
+            "bpf_map__set_initial_value": (i, [vp, vp, sz]),
             "libbpf_set_print": (vp, [PRINT_FN]),
             "libbpf_strerror": (i, [i, vp, sz]),
             "libbpf_version_string": (cp, []),
             "bpf_prog_load": (i, [i, cp, cp, vp, sz, vp]),
             "libbpf_probe_bpf_prog_type": (i, [i, vp]),
+            "bpf_object__next_map": (vp, [vp, vp]),
+            "bpf_map__name": (cp, [vp]),
+            "bpf_map__type": (i, [vp]),
+            "bpf_map__max_entries": (ctypes.c_uint32, [vp]),
+            "bpf_map__key_size": (ctypes.c_uint32, [vp]),
+            "bpf_map__value_size": (ctypes.c_uint32, [vp]),
+            "libbpf_num_possible_cpus": (i, []),
         }
         try:
             for name, (restype, argtypes) in sigs.items():
@@ -138,6 +151,36 @@ class Libbpf:
             prog = self._lib.bpf_object__next_program(obj, prog)
         return out
 
+    # --- maps (as libbpf will create them: internal .data/.bss maps included) ----------------
+
+    def maps(self, obj: int) -> list[int]:
+        out: list[int] = []
+        m = self._lib.bpf_object__next_map(obj, None)
+        while m:
+            out.append(int(m))
+            m = self._lib.bpf_object__next_map(obj, m)
+        return out
+
+    def map_name(self, m: int) -> str:
+        return _text(self._lib.bpf_map__name(m))
+
+    def map_type(self, m: int) -> int:
+        return int(self._lib.bpf_map__type(m))
+
+    def map_max_entries(self, m: int) -> int:
+        return int(self._lib.bpf_map__max_entries(m))
+
+    def map_key_size(self, m: int) -> int:
+        return int(self._lib.bpf_map__key_size(m))
+
+    def map_value_size(self, m: int) -> int:
+        return int(self._lib.bpf_map__value_size(m))
+
+    def possible_cpus(self) -> int:
+        """Per-CPU maps hold one value per possible CPU; 1 if libbpf cannot tell."""
+        n = int(self._lib.libbpf_num_possible_cpus())
+        return n if n > 0 else 1
+
     # --- programs ----------------------------------------------------------------------------
 
     def program_name(self, prog: int) -> str:
@@ -165,6 +208,28 @@ class Libbpf:
             return b""
         return ctypes.string_at(ptr, count * BPF_INSN_SIZE)
 
+    # --- map setup before load --------------------------------------------------------------
+    # Setters return 0 or a positive errno; they only work between open and load.
+
+    def set_map_max_entries(self, m: int, value: int) -> int:
+        return -int(self._lib.bpf_map__set_max_entries(m, value))
+
+    def set_map_key_size(self, m: int, value: int) -> int:
+        return -int(self._lib.bpf_map__set_key_size(m, value))
+
+    def set_map_value_size(self, m: int, value: int) -> int:
+        return -int(self._lib.bpf_map__set_value_size(m, value))
+
+    def map_initial_value(self, m: int) -> bytes | None:
+        """The initial contents of a global-data map (.rodata, .data), None for other maps."""
+        size = ctypes.c_size_t(0)
+        ptr = self._lib.bpf_map__initial_value(m, ctypes.byref(size))
+        return ctypes.string_at(ptr, size.value) if ptr else None
+
+    def set_map_initial_value(self, m: int, data: bytes) -> int:
+        buf = ctypes.create_string_buffer(data, len(data))  # libbpf copies it
+        return -int(self._lib.bpf_map__set_initial_value(m, buf, len(data)))
+
     # --- global ------------------------------------------------------------------------------
 
     def strerror(self, err: int) -> str:
@@ -191,10 +256,14 @@ class Libbpf:
         ret = int(self._lib.libbpf_probe_bpf_prog_type(prog_type, None))
         return None if ret < 0 else ret == 1
 
-    def set_print(self, sink: PrintSink) -> None:
-        """Route every libbpf message, formatted, to `sink`. Process-global, like libbpf's hook."""
+    def set_print(self, sink: PrintSink, wants: Callable[[int], bool] | None = None) -> None:
+        """Route every libbpf message, formatted, to `sink`. Process-global, like libbpf's hook.
+        `wants(level)` False skips a message before it is formatted: libbpf prints ~230 debug
+        lines per load, and formatting each holds the GIL that parallel loads need."""
 
         def hook(level: int, fmt: bytes | None, ap: int | None) -> int:
+            if wants is not None and not wants(level):
+                return 0
             # An exception must not unwind into C: ctypes would only print it anyway.
             with contextlib.suppress(Exception):
                 sink(level, self._format(fmt or b"", ap))

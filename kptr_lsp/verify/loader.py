@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -31,6 +31,8 @@ from kptr_lsp.verify.libbpf import (
     OpenOpts,
     libbpf,
 )
+from kptr_lsp.verify.map_memory import MapOverCap, MapSize, map_size, over_cap
+from kptr_lsp.verify.setup import DataPatch, Placeholder, prepare
 
 MIN_LOG_SIZE = 128  # the kernel refuses smaller verifier log buffers (EINVAL)
 DEFAULT_LOG_SIZE = 1 << 20
@@ -50,6 +52,7 @@ class Failure(enum.Enum):
     ATTACH_TARGET = "attach_target"  # the attach target does not exist in this kernel
     NOT_PERMITTED = "not_permitted"  # refused for reasons outside the code (type unsupported, ...)
     OPEN = "open"  # libbpf could not open or parse the object
+    MAP_TOO_LARGE = "map_too_large"  # a map is over the memory cap: we did not create it
     OTHER = "other"
 
 
@@ -78,6 +81,7 @@ class ProgramResult:
     # The cause lies outside this program (a map, an extern, the object): libbpf stopped before
     # loading any program, so every program of the object reports the same failure.
     object_wide: bool = False
+    oversized_maps: tuple[MapOverCap, ...] = ()  # why, for Failure.MAP_TOO_LARGE
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class ObjectResult:
     btf_rejected: bool
     btf_log: str
     open_error: str | None
+    # Runtime-sized maps given a placeholder so the object could load at all.
+    placeholders: tuple[Placeholder, ...] = ()
 
 
 # --- libbpf's print hook, routed per thread ---------------------------------------------------
@@ -103,12 +109,16 @@ def _sink(level: int, text: str) -> None:
         messages.append(LibbpfMessage(_LEVELS.get(level, "warn"), text))
 
 
+def _wants(level: int) -> bool:
+    return level != LIBBPF_DEBUG or getattr(_route, "debug", True)
+
+
 def _binding() -> Libbpf:
     lib = libbpf()
     with _hook_lock:
         # Checked every time: anyone may have replaced libbpf's global hook since.
         if lib.print_sink is not _sink:
-            lib.set_print(_sink)
+            lib.set_print(_sink, _wants)
     return lib
 
 
@@ -194,6 +204,7 @@ class _Attempt:
     log: bytes
     insns: bytes
     opened: bool
+    oversized: tuple[MapOverCap, ...] = ()
 
 
 def _load_one(
@@ -203,20 +214,26 @@ def _load_one(
     target: _Target,
     log_level: int,
     log_size: int,
+    map_memory_cap: int | None = None,
+    patches: tuple[DataPatch, ...] = (),
 ) -> ProgramResult:
     start = time.monotonic()
     while True:
         with _Capture() as cap:
-            got = _attempt(lib, data, obj_name, target.name, log_level, log_size)
+            got = _attempt(
+                lib, data, obj_name, target.name, log_level, log_size, map_memory_cap, patches
+            )
         full = got.err == errno_mod.ENOSPC or len(got.log) >= log_size - 1
-        if got.opened and full and log_size < MAX_LOG_SIZE:
+        if got.opened and full and log_size < MAX_LOG_SIZE and not _gave_up(got.log):
             # The kernel fails the load with ENOSPC when the log did not fit, even for a good
             # program, and libbpf does not retry with a caller's buffer: grow and verify again.
             log_size = min(log_size * LOG_GROWTH, MAX_LOG_SIZE)
             continue
         break
     log = got.log.decode(errors="replace")
-    if got.opened:
+    if got.oversized:
+        failure, wide = Failure.MAP_TOO_LARGE, True
+    elif got.opened:
         failure, wide = _classify(target.name, got.err, log, cap.messages)
     else:
         failure, wide = Failure.OPEN, True
@@ -231,6 +248,7 @@ def _load_one(
         insns=got.insns,
         duration_s=time.monotonic() - start,
         object_wide=wide,
+        oversized_maps=got.oversized,
     )
 
 
@@ -245,6 +263,8 @@ def _attempt(
     prog_name: str,
     log_level: int,
     log_size: int,
+    map_memory_cap: int | None = None,
+    patches: tuple[DataPatch, ...] = (),
 ) -> _Attempt:
     """One open, load and close of the object with only `prog_name` set to load."""
     obj, err = lib.open_mem(data, _open_opts(obj_name))
@@ -260,6 +280,11 @@ def _attempt(
                 target = prog
         if target is None:
             return _Attempt(errno_mod.ENOENT, b"", b"", opened=True)
+        prepare(lib, obj, patches)  # what the project's userspace does before load
+        # Checked last before load, on the maps exactly as libbpf would create them.
+        oversized = over_cap(_map_sizes(lib, obj), map_memory_cap)
+        if oversized:
+            return _Attempt(errno_mod.E2BIG, b"", lib.insns(target), True, oversized)
         err = lib.set_log(target, log_buf, log_level) or lib.load(obj)
         # Read back before close: libbpf frees the instructions with the object.
         return _Attempt(err, log_buf.value, lib.insns(target), opened=True)
@@ -267,19 +292,45 @@ def _attempt(
         lib.close(obj)
 
 
+# The verifier's own complexity limits. Its log of such a walk is the whole path (a million
+# instructions at level 1: more than MAX_LOG_SIZE), and each attempt costs seconds of kernel
+# time; the kernel's rotating log (6.4+) already kept the tail: the error and the statistics.
+_GAVE_UP = re.compile(
+    rb"BPF program is too large\. Processed \d+ insn|The sequence of \d+ jumps is too complex"
+)
+
+
+def _gave_up(log: bytes) -> bool:
+    return _GAVE_UP.search(log[-4096:]) is not None
+
+
+def _map_sizes(lib: Libbpf, obj: int) -> list[MapSize]:
+    cpus = lib.possible_cpus()
+    return [
+        map_size(
+            lib.map_name(m),
+            lib.map_type(m),
+            lib.map_max_entries(m),
+            lib.map_key_size(m),
+            lib.map_value_size(m),
+            cpus,
+        )
+        for m in lib.maps(obj)
+    ]
+
+
 def _list_programs(
     lib: Libbpf, data: ctypes.Array[ctypes.c_char], obj_name: str
-) -> tuple[list[_Target], str | None]:
+) -> tuple[list[_Target], str | None, tuple[Placeholder, ...]]:
     with _Capture() as cap:
         obj, err = lib.open_mem(data, _open_opts(obj_name))
     if obj is None:
         detail = "".join(m.text for m in cap.messages if m.level == "warn").strip()
         reason = f"{lib.strerror(err)} (errno {err})"
-        return [], f"{reason}: {detail}" if detail else reason
+        return [], f"{reason}: {detail}" if detail else reason, ()
     try:
-        return [
-            _Target(lib.program_name(p), lib.program_section(p)) for p in lib.programs(obj)
-        ], None
+        targets = [_Target(lib.program_name(p), lib.program_section(p)) for p in lib.programs(obj)]
+        return targets, None, tuple(prepare(lib, obj))
     finally:
         lib.close(obj)
 
@@ -292,17 +343,25 @@ def verify_object(
     jobs: int = 1,
     name: str = "obj",
     log_size: int = DEFAULT_LOG_SIZE,
+    map_memory_cap: int | None = None,
+    patches: tuple[DataPatch, ...] = (),
+    on_program: Callable[[ProgramResult], None] | None = None,
+    debug_messages: bool = True,
 ) -> ObjectResult:
     """Verify each program of the object `data` in the running kernel; keep nothing loaded.
 
     `programs` limits the run to those function names; `jobs > 1` verifies programs in parallel
     threads (libbpf releases the GIL). `log_size` is the first verifier log buffer; it grows on
-    ENOSPC up to MAX_LOG_SIZE.
+    ENOSPC up to MAX_LOG_SIZE. A map over `map_memory_cap` bytes is never created: every
+    program then fails with Failure.MAP_TOO_LARGE, naming it. Maps sized at run time get
+    placeholders (`ObjectResult.placeholders`); `patches` are written into global data first.
+    `on_program` hears of each program as it finishes; `debug_messages=False` drops libbpf's
+    debug-level messages unformatted.
     """
     lib = _binding()
     log_size = max(log_size, MIN_LOG_SIZE)
     buf = ctypes.create_string_buffer(data, len(data))
-    targets, open_error = _list_programs(lib, buf, name)
+    targets, open_error, placeholders = _list_programs(lib, buf, name)
     if open_error is not None:
         return ObjectResult((), btf_rejected=False, btf_log="", open_error=open_error)
     if programs is not None:
@@ -310,7 +369,14 @@ def verify_object(
         targets = [t for t in targets if t.name in wanted]
 
     def run(target: _Target) -> ProgramResult:
-        return _load_one(lib, buf, name, target, log_level, log_size)
+        _route.debug = debug_messages  # off: loads on several threads do not queue on the GIL
+        try:
+            result = _load_one(lib, buf, name, target, log_level, log_size, map_memory_cap, patches)
+        finally:
+            _route.debug = True
+        if on_program is not None:
+            on_program(result)  # progress, as each program finishes
+        return result
 
     if jobs > 1 and len(targets) > 1:
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kptr-verify") as pool:
@@ -318,7 +384,7 @@ def verify_object(
     else:
         results = tuple(run(t) for t in targets)
     btf_rejected, btf_log = _btf_outcome(results)
-    return ObjectResult(results, btf_rejected=btf_rejected, btf_log=btf_log, open_error=None)
+    return ObjectResult(results, btf_rejected, btf_log, open_error=None, placeholders=placeholders)
 
 
 def _btf_outcome(results: Iterable[ProgramResult]) -> tuple[bool, str]:

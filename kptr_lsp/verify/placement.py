@@ -6,6 +6,7 @@ Findings. The kernel's and libbpf's own words come first and verbatim; ours foll
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 from ..btf.ext import BTFExt, LineInfo, line_for
 from ..elf.decls import Declarations, symbol_uses
 from ..elf.objfile import Function, ObjectFile
+from ..explanations import explain
 from ..findings import Finding, Location, Related, Severity, Source
 from .layout import Placement, loaded_layout, locate
 from .loader import Failure, ObjectResult, ProgramResult
 from .log import SourceNote, VerifierLog, parse_log, source_of
+from .setup import Placeholder
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def program_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]
         return []
     if result.failure is Failure.VERIFIER:
         return _verifier_findings(ctx, result)
-    return _load_findings(ctx, result)
+    return [_with_explanation(f) for f in _load_findings(ctx, result)]
 
 
 def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
@@ -130,7 +133,7 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
         insn = log.failing_insn
         primary = loc.from_insn(insn) if insn is not None else None
         where = f" at instruction {insn}" if insn is not None else ""
-        message = f"{error}\nThe verifier rejected {label}{where}."
+        message = f"{error}\nThe verifier rejected {label}{where}.{_complexity(log)}"
     for insn in log.mentioned_insns:
         if log.unreleased is not None and insn == log.unreleased.alloc_insn:
             continue
@@ -140,6 +143,13 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
     if primary is None:
         primary = loc.declaration()
         message += " (no source line is known for the failing instruction)"
+    explained = explain(error)
+    if explained is None:
+        path = _failing_path(loc, primary)
+        related += [Related(step, f"on the failing path: `{text}`") for step, text in path[:-1]]
+        explanation = _path_text(path, ctx.path)
+    else:
+        explanation = explained.text()
     return [
         Finding(
             location=primary,
@@ -149,8 +159,58 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
             code="verifier",
             related=tuple(related),
             programs=(result.name,),
+            explanation=explanation,
+            explanation_id=explained.entry.id if explained else None,
         )
     ]
+
+
+PATH_STEPS = 5  # source lines of the failing path shown for a message we cannot explain
+
+
+def _failing_path(loc: _Locator, primary: Location) -> list[tuple[Location, str]]:
+    """The last source lines the verifier walked to the failure, from the log's notes,
+    oldest first and ending at the failing line."""
+    steps: list[tuple[Location, str]] = []
+    for note in loc.log.notes:
+        where = loc.from_note(note)
+        if steps and steps[-1][0].line == where.line and steps[-1][0].file == where.file:
+            continue
+        steps.append((where, note.text.strip()))
+    while steps and (steps[-1][0].file, steps[-1][0].line) != (primary.file, primary.line):
+        steps.pop()  # notes after the failing line belong to other paths
+    return steps[-PATH_STEPS:]
+
+
+def _path_text(path: list[tuple[Location, str]], main: str) -> str:
+    head = "kptr-lsp's catalogue has no explanation for this message."
+    if len(path) < 2:
+        return head
+    lines = [
+        f"line {w.line}" if w.file == main else f"{os.path.basename(w.file)}:{w.line}"
+        for w, _ in path
+    ]
+    return f"{head} The verifier reached it through {' → '.join(lines)}."
+
+
+def _with_explanation(f: Finding) -> Finding:
+    """A load error (libbpf's words) explained when the catalogue knows it."""
+    explained = explain(f.message.split("\n", 1)[0]) if f.severity is Severity.ERROR else None
+    if explained is None or f.explanation is not None:
+        return f
+    return dataclasses.replace(f, explanation=explained.text(), explanation_id=explained.entry.id)
+
+
+def _complexity(log: VerifierLog) -> str:
+    """The statistics, when the verifier gave up on the program's size rather than a bug."""
+    st = log.stats
+    if st is None or not (st.processed_insns > st.insn_limit or "too complex" in (log.error or "")):
+        return ""
+    return (
+        f"\nIt gave up after processing {st.processed_insns} instructions (limit "
+        f"{st.insn_limit}; {st.total_states} states, peak {st.peak_states}): every path and "
+        "loop iteration counts; bound loops tighter, or use bpf_loop() for long ones."
+    )
 
 
 def _warnings(result: ProgramResult) -> list[str]:
@@ -177,6 +237,19 @@ def _load_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
     loc = _Locator(ctx, result, parse_log(result.log))
     reason = _libbpf_reason(result) or (os.strerror(result.errno) if result.errno else "unknown")
     label = _program_label(result)
+    if result.failure is Failure.MAP_TOO_LARGE:
+        return [
+            Finding(
+                ctx.decls.variables.get(m.size.name) or loc.declaration(),
+                Severity.ERROR,
+                Source.CHECKS,
+                f"{m.message()}.\nNo program of this file was loaded into the kernel "
+                "verifier: with the map over the cap, none of them could be.",
+                code="map-too-large",
+                programs=(result.name,),
+            )
+            for m in result.oversized_maps
+        ]
     if result.failure is Failure.MAP_CREATE:
         m = _MAP_NAME.search(reason)
         where = ctx.decls.variables.get(m.group(1)) if m else None
@@ -278,6 +351,7 @@ def object_findings(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
     if result.btf_rejected:
         findings.append(_btf_rejected(ctx, result))
     findings.extend(_maps_without_btf(ctx, result))
+    findings.extend(placeholder_findings(ctx, result))
     for prog in result.programs:
         findings.extend(program_findings(ctx, prog))
     return merge_shared(findings)
@@ -311,6 +385,7 @@ def merge_shared(findings: Iterable[Finding]) -> list[Finding]:
             related,
             prev.explanation,
             programs,
+            prev.explanation_id,
         )
     return [merged[k] for k in order]
 
@@ -386,3 +461,38 @@ def _maps_without_btf(ctx: ObjectContext, result: ObjectResult) -> list[Finding]
             ),
         )
     return list(found.values())
+
+
+_LEFT_FOR_USERSPACE = {
+    "max_entries": "its size (max_entries 0)",
+    "key_size": "its key size",
+    "value_size": "its value size",
+}
+
+
+def _placeholder_text(p: Placeholder) -> str:
+    if p.attribute == "max_entries":
+        return f"max_entries {p.value}"
+    return f"{p.attribute} {p.value} bytes"
+
+
+def placeholder_findings(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
+    """One Information per map that its userspace sizes at run time: what we used instead."""
+    by_map: dict[str, list[Placeholder]] = {}
+    for p in result.placeholders:
+        by_map.setdefault(p.map_name, []).append(p)
+    findings: list[Finding] = []
+    for name, used in by_map.items():
+        left = " and ".join(_LEFT_FOR_USERSPACE[p.attribute] for p in used)
+        placeholders = ", ".join(_placeholder_text(p) for p in used)
+        findings.append(
+            Finding(
+                ctx.decls.variables.get(name) or Location(ctx.path, 1),
+                Severity.INFORMATION,
+                Source.VERIFIER,
+                f"map '{name}' leaves {left} to be set by its userspace before load; the "
+                f"programs were verified with a placeholder of {placeholders}.",
+                code="map-placeholder",
+            )
+        )
+    return findings

@@ -49,6 +49,10 @@ BAD_LINE = BAD.splitlines().index("\t*value += 1;")  # 0-based, as LSP counts
     config=ClientServerConfig(server_command=[sys.executable, "-m", "kptr_lsp"]),
 )
 async def client(lsp_client: LanguageClient, tmp_path: Path) -> None:
+    @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
+    def refresh(params: None) -> None:
+        """VS Code re-fetches code lenses when asked; this test does not look at them."""
+
     params = types.InitializeParams(
         capabilities=client_capabilities("visual-studio-code"),
         root_uri=tmp_path.as_uri(),

@@ -143,23 +143,23 @@ def test_map_that_cannot_be_created(kernel: None, compile_bpf: CompileFn) -> Non
         HEADER
         + """
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 0);
-    __type(key, int);
+    __uint(type, BPF_MAP_TYPE_ARRAY);  /* an array's key must be 4 bytes: EINVAL */
+    __uint(max_entries, 4);
+    __type(key, long);
     __type(value, int);
-} empty_map SEC(".maps");
+} bad_key_map SEC(".maps");
 
 SEC("xdp") int uses_map(struct xdp_md *ctx)
 {
-    int key = 0;
-    return bpf_map_lookup_elem(&empty_map, &key) ? XDP_PASS : XDP_DROP;
+    long key = 0;
+    return bpf_map_lookup_elem(&bad_key_map, &key) ? XDP_PASS : XDP_DROP;
 }
 """
     )
     prog = _only(verify_object(compile_bpf(src)))
     assert prog.failure is Failure.MAP_CREATE
     assert prog.errno == errno.EINVAL
-    assert "map 'empty_map': failed to create: Invalid argument(-22)" in _warnings(prog)
+    assert "map 'bad_key_map': failed to create: Invalid argument(-22)" in _warnings(prog)
     assert prog.log == "" and prog.object_wide
 
 
