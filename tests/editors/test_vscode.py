@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,7 @@ def test_vscode_shows_the_verifier_error_on_its_line(
         cmd += ["--server", server]
     env = {**os.environ, "PATH": path_without_server(), "KPTR_EDITOR_TEST_TAG": process_tag}
     env.pop("VIRTUAL_ENV", None)
+    tmp_before = set(os.listdir(tempfile.gettempdir()))
     proc = subprocess.Popen(
         cmd,
         cwd=VSCODE,
@@ -110,3 +112,6 @@ def test_vscode_shows_the_verifier_error_on_its_line(
     assert expect.line in result["squiggleLines"], where
     assert proc.returncode == 0, where
     assert screenshot.exists(), where
+    # code-server's IPC sockets live in the run's own temp dir, which is removed with it.
+    left = {n for n in set(os.listdir(tempfile.gettempdir())) - tmp_before if "vscode" in n}
+    assert not left, f"left in {tempfile.gettempdir()}: {sorted(left)}"

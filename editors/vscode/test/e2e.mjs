@@ -69,8 +69,13 @@ function pathWithoutServer() {
 const userData = path.join(tmp, "user-data");
 const extensions = path.join(tmp, "extensions");
 const browserProfile = path.join(tmp, "chromium-profile");
+// code-server's extension host puts its IPC sockets in the temp dir: keep them in ours.
+const privateTmp = path.join(tmp, "tmp");
+fs.mkdirSync(privateTmp);
 const env = {
   ...process.env,
+  TMPDIR: privateTmp,
+  XDG_RUNTIME_DIR: privateTmp,
   PATH: pathWithoutServer(),
   HOME: process.env.HOME ?? tmp,
   XDG_CONFIG_HOME: path.join(tmp, "config"),
