@@ -264,7 +264,9 @@ class KptrLanguageServer(LanguageServer):
             return None
         token = f"kptr-lsp/{uuid.uuid4()}"
         try:
-            await self.work_done_progress.create_async(token)
+            # Shielded: when a newer edit cancels this run, the client's answer must still find
+            # its request pending (pygls logs an error answering a cancelled one).
+            await asyncio.shield(self.work_done_progress.create_async(token))
         except Exception:  # a client that refuses progress must not stop the analysis
             return None
         self.work_done_progress.begin(
