@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient, client_capabilities
 
 from kptr_lsp.findings import Severity
 from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
+from tests.lsp.harness import SERVER
 
 PROGRAMS = Path(__file__).parent.parent / "programs" / "rejected"
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_lsp.fixture(
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "kptr_lsp"]),
+    config=SERVER,
     scope="module",
 )
 async def client(lsp_client: LanguageClient) -> None:

@@ -4,15 +4,14 @@ wins, saving refreshes, closing clears. Real client, real clang, real verifier."
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient, client_capabilities
 
-TIMEOUT_S = 120
+from tests.lsp.harness import SERVER, change, next_publish
 
 GOOD = """\
 #include <linux/bpf.h>
@@ -46,7 +45,7 @@ BAD_LINE = BAD.splitlines().index("\t*value += 1;")  # 0-based, as LSP counts
 
 
 @pytest_lsp.fixture(
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "kptr_lsp"]),
+    config=SERVER,
 )
 async def client(lsp_client: LanguageClient, tmp_path: Path) -> None:
     @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
@@ -61,25 +60,6 @@ async def client(lsp_client: LanguageClient, tmp_path: Path) -> None:
     await lsp_client.initialize_session(params)
     yield
     await lsp_client.shutdown_session()
-
-
-async def next_publish(client: LanguageClient, uri: str) -> types.PublishDiagnosticsParams:
-    async def wait() -> types.PublishDiagnosticsParams:
-        while True:
-            params = await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-            if params.uri == uri:
-                return params
-
-    return await asyncio.wait_for(wait(), TIMEOUT_S)
-
-
-def change(client: LanguageClient, uri: str, version: int, text: str) -> None:
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
-        )
-    )
 
 
 def verifier_errors(params: types.PublishDiagnosticsParams) -> list[types.Diagnostic]:

@@ -4,7 +4,6 @@ per-architecture vmlinux.h compiles with them (hover on the #include says which 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import sys
@@ -18,6 +17,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
+from tests.lsp.harness import close, open_and_wait
 from tests.project_layouts import UPROBE_PROGRAM, libbpf_source_tree, per_arch_vmlinux
 
 PROJECTS = Path(__file__).parent.parent / "programs" / "projects"
@@ -58,21 +58,6 @@ async def session(
     await client.stop()
 
 
-async def open_and_wait(client: LanguageClient, path: Path) -> list[types.Diagnostic]:
-    uri = path.as_uri()
-    client.diagnostics.pop(uri, None)
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "c", 1, path.read_text()))
-    )
-
-    async def poll() -> list[types.Diagnostic]:
-        while uri not in client.diagnostics:
-            await asyncio.sleep(0.05)
-        return list(client.diagnostics[uri])
-
-    return await asyncio.wait_for(poll(), 120)
-
-
 async def hover(client: LanguageClient, path: Path, needle: str) -> str:
     lines = path.read_text().splitlines()
     line = next(i for i, t in enumerate(lines) if needle in t)
@@ -82,12 +67,6 @@ async def hover(client: LanguageClient, path: Path, needle: str) -> str:
     assert result is not None, f"no hover on {needle!r}"
     assert isinstance(result.contents, types.MarkupContent)
     return result.contents.value
-
-
-def close(client: LanguageClient, path: Path) -> None:
-    client.text_document_did_close(
-        types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(path.as_uri()))
-    )
 
 
 async def test_vendored_libbpf_and_arch_vmlinux_are_used(session: Session, kernel: None) -> None:

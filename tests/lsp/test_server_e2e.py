@@ -3,27 +3,25 @@ real clang and loads every program into the running kernel's verifier."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient, client_capabilities
 
 from tests.expectations import read_expectations
+from tests.lsp.harness import SERVER, close, open_and_wait
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 EXAMPLES = PROGRAMS.parent.parent / "examples"
 ALL_PROGRAMS = sorted(PROGRAMS.rglob("*.bpf.c")) + sorted(EXAMPLES.glob("*.bpf.c"))
-TIMEOUT_S = 120
 # One server for the module: the tests must run on the fixture's event loop.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_lsp.fixture(
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "kptr_lsp"]),
+    config=SERVER,
     scope="module",
 )
 async def client(lsp_client: LanguageClient) -> None:
@@ -35,36 +33,6 @@ async def client(lsp_client: LanguageClient) -> None:
     await lsp_client.initialize_session(params)
     yield
     await lsp_client.shutdown_session()
-
-
-async def wait_diagnostics(client: LanguageClient, uri: str) -> list[types.Diagnostic]:
-    async def poll() -> list[types.Diagnostic]:
-        while uri not in client.diagnostics:
-            await asyncio.sleep(0.05)
-        return list(client.diagnostics[uri])
-
-    return await asyncio.wait_for(poll(), TIMEOUT_S)
-
-
-async def open_and_wait(
-    client: LanguageClient, path: Path, text: str | None = None
-) -> list[types.Diagnostic]:
-    uri = path.as_uri()
-    client.diagnostics.pop(uri, None)
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            types.TextDocumentItem(
-                uri=uri, language_id="c", version=1, text=path.read_text() if text is None else text
-            )
-        )
-    )
-    return await wait_diagnostics(client, uri)
-
-
-def close(client: LanguageClient, path: Path) -> None:
-    client.text_document_did_close(
-        types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=path.as_uri()))
-    )
 
 
 @pytest.mark.parametrize(

@@ -4,14 +4,14 @@ libclang reparses the unsaved buffer. Real client, real libclang, real clang and
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient, client_capabilities
 
-TIMEOUT_S = 120
+from tests.lsp.harness import SERVER, change, next_publish
+
 # Long enough that the full analysis of an edit cannot be what publishes within the test.
 CHANGE_DELAY_MS = 60_000
 
@@ -34,7 +34,7 @@ TYPO_LINE = GOOD.splitlines().index("\t__u32 ifindex = ctx->ingress_ifindex;")  
 
 
 @pytest_lsp.fixture(
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "kptr_lsp"]),
+    config=SERVER,
 )
 async def client(lsp_client: LanguageClient, tmp_path: Path) -> None:
     @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
@@ -49,25 +49,6 @@ async def client(lsp_client: LanguageClient, tmp_path: Path) -> None:
     await lsp_client.initialize_session(params)
     yield
     await lsp_client.shutdown_session()
-
-
-async def next_publish(client: LanguageClient, uri: str) -> types.PublishDiagnosticsParams:
-    async def wait() -> types.PublishDiagnosticsParams:
-        while True:
-            params = await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-            if params.uri == uri:
-                return params
-
-    return await asyncio.wait_for(wait(), TIMEOUT_S)
-
-
-def change(client: LanguageClient, uri: str, version: int, text: str) -> None:
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
-        )
-    )
 
 
 async def test_parse_error_shows_while_typing_and_clears_when_fixed(

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient, client_capabilities
+
+from tests.lsp.harness import SERVER
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 TIMEOUT_S = 120
@@ -38,7 +39,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 
 @pytest_lsp.fixture(
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "kptr_lsp"]),
+    config=SERVER,
     scope="module",
 )
 async def client(lsp_client: LanguageClient) -> None:

@@ -1,0 +1,66 @@
+"""What every end-to-end test does with its real LSP client: start the server, open a file
+and wait for its diagnostics, send edits, wait for the next publish, close."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "kptr_lsp"])
+TIMEOUT_S = 120
+
+
+async def open_and_wait(
+    client: LanguageClient, path: Path, text: str | None = None
+) -> list[types.Diagnostic]:
+    """Open `path` (with `text`, else its contents on disk) and return its diagnostics."""
+    uri = path.as_uri()
+    client.diagnostics.pop(uri, None)
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(
+                uri=uri, language_id="c", version=1, text=path.read_text() if text is None else text
+            )
+        )
+    )
+
+    async def poll() -> list[types.Diagnostic]:
+        while uri not in client.diagnostics:
+            await asyncio.sleep(0.05)
+        return list(client.diagnostics[uri])
+
+    return await asyncio.wait_for(poll(), TIMEOUT_S)
+
+
+def close(client: LanguageClient, path: Path) -> None:
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=path.as_uri()))
+    )
+
+
+async def next_publish(
+    client: LanguageClient, uri: str, timeout_s: float = TIMEOUT_S
+) -> types.PublishDiagnosticsParams:
+    """The next diagnostics published for `uri` (others' publishes are skipped)."""
+
+    async def wait() -> types.PublishDiagnosticsParams:
+        while True:
+            params = await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+            if isinstance(params, types.PublishDiagnosticsParams) and params.uri == uri:
+                return params
+
+    return await asyncio.wait_for(wait(), timeout_s)
+
+
+def change(client: LanguageClient, uri: str, version: int, text: str) -> None:
+    """Replace the whole buffer, as a client sends an edit."""
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
