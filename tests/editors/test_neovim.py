@@ -66,8 +66,11 @@ def test_neovim_shows_the_verifier_error_and_clears_it_on_save(
         pytest.fail(f"{nvim} not found: `make setup` installs Debian's neovim")
     out = tmp_path / "result.json"
     home = tmp_path / "home"
+    private_tmp = tmp_path / "tmp"  # Neovim keeps nvim.$USER there: gone with tmp_path
+    private_tmp.mkdir()
     env = {
         **os.environ,
+        "TMPDIR": str(private_tmp),
         "PATH": path_without_server(),
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
