@@ -6,17 +6,16 @@ The text goes to clang on stdin behind `#line 1 "<path>"`, so diagnostics, DWARF
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
 from kptr_lsp.findings import Finding, Location, Severity, Source
-from kptr_lsp.toolchain import compdb, pch, vmlinux
+from kptr_lsp.toolchain import compdb, pch, vmlinux, warm
 from kptr_lsp.toolchain.clang import Clang, find_clang, find_libbpf_headers
 from kptr_lsp.toolchain.diagnostics import parse_clang_stderr
 from kptr_lsp.toolchain.headers import (
@@ -182,34 +181,46 @@ def _line_directive(path: str) -> str:
 
 
 def _run(
-    cmd: tuple[str, ...], stdin: bytes, cwd: str, timeout_s: float
+    cmd: tuple[str, ...],
+    stdin: bytes,
+    cwd: str,
+    timeout_s: float,
+    cancelled: threading.Event | None = None,
 ) -> tuple[int | None, bytes, bytes]:
-    """Run clang; on timeout kill its whole process group (the driver may fork cc1)."""
-    proc = subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(stdin, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return None, b"", b""
-    return proc.returncode, out, err
+    """Run clang; on timeout, or once `cancelled` is set (a newer buffer supersedes this one),
+    kill its whole process group (the driver may fork cc1): a stale compile must not hold a
+    core the current one needs."""
+    proc = warm.POOL.take(cmd, cwd) or warm.spawn(cmd, cwd)
+    deadline = time.monotonic() + timeout_s
+    pending: bytes | None = stdin
+    while True:
+        left = deadline - time.monotonic()
+        wait = left if cancelled is None else min(left, _CANCEL_POLL_S)
+        try:
+            # Returns as soon as clang exits; the wait only bounds how late a cancel is seen.
+            out, err = proc.communicate(pending, timeout=max(0.0, wait))
+            warm.POOL.start_next(cmd, cwd)  # the next save of this file compiles the same way
+            return proc.returncode, out, err
+        except subprocess.TimeoutExpired:
+            pending = None  # the input is being written already; a retry must not resend it
+            if left <= wait or (cancelled is not None and cancelled.is_set()):
+                warm.stop(proc)
+                return None, b"", b""
+
+
+_CANCEL_POLL_S = 0.02
 
 
 def _version(clang: Clang) -> str:
     return ".".join(map(str, clang.version))
 
 
-def compile_buffer(path: str, text: str, *, options: CompileOptions) -> CompileResult:
+def compile_buffer(
+    path: str, text: str, *, options: CompileOptions, cancelled: threading.Event | None = None
+) -> CompileResult:
     """Compile the editor's text for `path`. Raises ToolchainError when clang, libbpf headers
-    or kernel BTF are missing; everything clang itself says comes back as findings."""
+    or kernel BTF are missing; everything clang itself says comes back as findings. Setting
+    `cancelled` stops clang: the result then has no object and no findings."""
     path = os.path.abspath(path)
     clang = find_clang(options.clang)
     cmd = build_command(path, text, options, clang)
@@ -221,15 +232,17 @@ def compile_buffer(path: str, text: str, *, options: CompileOptions) -> CompileR
     ready = pch.CACHE.lookup(cmd, text, _version(clang), cwd) if options.use_pch else None
     if ready is not None:
         with_pch = (*cmd[:-5], "-include-pch", ready.path, *cmd[-5:])
-        returncode, out, err = _run(with_pch, stdin, cwd, options.timeout_s)
+        returncode, out, err = _run(with_pch, stdin, cwd, options.timeout_s, cancelled)
         if returncode not in (0, None) and pch.PCH_REFUSED.search(err.decode(errors="replace")):
             pch.CACHE.refused(ready.key)  # an input changed since it was built: compile without
-            returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s)
+            returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)
         else:
             cmd, err = with_pch, ready.header_lines.encode() + err
     else:
-        returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s)
+        returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)
     duration = time.perf_counter() - start
+    if cancelled is not None and cancelled.is_set():
+        return CompileResult(None, (), cmd, duration)  # superseded: nobody reads this result
 
     if returncode is None:
         timed_out = Finding(

@@ -292,6 +292,90 @@ def _attempt(
         lib.close(obj)
 
 
+_PROG_NAMED = re.compile(r"prog '([^']*)'")
+
+
+def _load_together(
+    lib: Libbpf,
+    data: ctypes.Array[ctypes.c_char],
+    obj_name: str,
+    targets: list[_Target],
+    log_level: int,
+    log_size: int,
+    map_memory_cap: int | None = None,
+    patches: tuple[DataPatch, ...] = (),
+) -> list[ProgramResult] | None:
+    """Load `targets` from one open object, each with its own log buffer: libbpf parses the
+    kernel's BTF (~8 ms) and resolves CO-RE candidates once for all of them instead of once
+    per program. Each program still goes to the kernel in its own BPF_PROG_LOAD, so its log
+    and statistics are those of a load alone. None unless every program was accepted with no
+    libbpf warning and every log fit: the caller then loads them one object per program, which
+    says which failed and why (`bpf_object__load` stops at the first failure)."""
+    start = time.monotonic()
+    with _Capture() as cap:
+        obj, _ = lib.open_mem(data, _open_opts(obj_name))
+        if obj is None:
+            return None
+        try:
+            wanted = {t.name for t in targets}
+            progs: dict[str, int] = {}
+            for prog in lib.programs(obj):
+                name = lib.program_name(prog)
+                lib.set_autoload(prog, name in wanted)
+                if name in wanted:
+                    progs[name] = prog
+            if len(progs) != len(targets):
+                return None
+            prepare(lib, obj, patches)
+            if over_cap(_map_sizes(lib, obj), map_memory_cap):
+                return None
+            bufs = {name: ctypes.create_string_buffer(log_size) for name in progs}
+            if any(lib.set_log(progs[name], buf, log_level) for name, buf in bufs.items()):
+                return None
+            if lib.load(obj) != 0:
+                return None
+            logs = {name: buf.value for name, buf in bufs.items()}
+            insns = {name: lib.insns(prog) for name, prog in progs.items()}
+        finally:
+            lib.close(obj)
+    if any(m.level == "warn" for m in cap.messages):
+        return None
+    if any(len(log) >= log_size - 1 for log in logs.values()):
+        return None
+    took = (time.monotonic() - start) / len(targets)
+    results = []
+    for t in targets:
+        # Messages about another program of the object are not this program's.
+        mine = tuple(
+            m for m in cap.messages if all(found == t.name for found in _PROG_NAMED.findall(m.text))
+        )
+        results.append(
+            ProgramResult(
+                name=t.name,
+                section=t.section,
+                accepted=True,
+                failure=Failure.NONE,
+                errno=0,
+                log=logs[t.name].decode(errors="replace"),
+                libbpf_messages=mine,
+                insns=insns[t.name],
+                duration_s=took,
+            )
+        )
+    return results
+
+
+def _groups(targets: list[_Target], jobs: int) -> list[list[_Target]]:
+    """Programs loaded together, one group per job: enough programs per group that sharing the
+    kernel BTF pays for the lost parallelism (both cores still busy for big objects)."""
+    count = max(1, min(jobs, len(targets) // _PER_GROUP))
+    return [targets[i::count] for i in range(count)]
+
+
+# A load of a few small programs costs less than one parse of the kernel's BTF.
+_PER_GROUP = 4
+
+
 # The verifier's own complexity limits. Its log of such a walk is the whole path (a million
 # instructions at level 1: more than MAX_LOG_SIZE), and each attempt costs seconds of kernel
 # time; the kernel's rotating log (6.4+) already kept the tail: the error and the statistics.
@@ -347,6 +431,7 @@ def verify_object(
     patches: tuple[DataPatch, ...] = (),
     on_program: Callable[[ProgramResult], None] | None = None,
     debug_messages: bool = True,
+    together: bool = True,
 ) -> ObjectResult:
     """Verify each program of the object `data` in the running kernel; keep nothing loaded.
 
@@ -356,7 +441,8 @@ def verify_object(
     program then fails with Failure.MAP_TOO_LARGE, naming it. Maps sized at run time get
     placeholders (`ObjectResult.placeholders`); `patches` are written into global data first.
     `on_program` hears of each program as it finishes; `debug_messages=False` drops libbpf's
-    debug-level messages unformatted.
+    debug-level messages unformatted. `together` first loads the programs from one open object
+    per job (see `_load_together`); False loads each alone from the start.
     """
     lib = _binding()
     log_size = max(log_size, MIN_LOG_SIZE)
@@ -378,11 +464,35 @@ def verify_object(
             on_program(result)  # progress, as each program finishes
         return result
 
-    if jobs > 1 and len(targets) > 1:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kptr-verify") as pool:
-            results = tuple(pool.map(run, targets))
+    def run_group(group: list[_Target]) -> list[ProgramResult] | None:
+        _route.debug = debug_messages
+        try:
+            found = _load_together(
+                lib, buf, name, group, log_level, log_size, map_memory_cap, patches
+            )
+        finally:
+            _route.debug = True
+        for result in found or ():
+            if on_program is not None:
+                on_program(result)
+        return found
+
+    done: dict[str, ProgramResult] = {}
+    groups = [g for g in _groups(targets, jobs) if len(g) > 1] if together else []
+    if len(groups) > 1:
+        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="kptr-verify") as pool:
+            loaded = list(pool.map(run_group, groups))
     else:
-        results = tuple(run(t) for t in targets)
+        loaded = [run_group(g) for g in groups]
+    for found in loaded:
+        done.update((r.name, r) for r in found or ())
+    alone = [t for t in targets if t.name not in done]  # rejected somewhere, or a single one
+    if jobs > 1 and len(alone) > 1:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kptr-verify") as pool:
+            done.update((r.name, r) for r in pool.map(run, alone))
+    else:
+        done.update((r.name, r) for r in map(run, alone))
+    results = tuple(done[t.name] for t in targets)
     btf_rejected, btf_log = _btf_outcome(results)
     return ObjectResult(results, btf_rejected, btf_log, open_error=None, placeholders=placeholders)
 

@@ -6,6 +6,8 @@ import io
 import os
 import re
 import struct
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,37 @@ def test_missing_clang_raises_with_install_advice(tmp_path: Path) -> None:
     src = write(tmp_path / "xdp.bpf.c", XDP)
     with pytest.raises(ToolchainError, match="apt-get install clang"):
         compile_buffer(str(src), XDP, options=CompileOptions(clang=str(tmp_path / "clang-99")))
+
+
+def test_cancel_stops_a_running_clang(tmp_path: Path) -> None:
+    # clang blocks opening a FIFO nobody writes to: without the cancel it would run until the
+    # 60 s timeout. A newer buffer superseding this one must free the core at once.
+    fifo = tmp_path / "hang.h"
+    os.mkfifo(fifo)
+    body = f'#include "{fifo}"\n' + XDP
+    src = write(tmp_path / "hang.bpf.c", body)
+    cancelled = threading.Event()
+    threading.Timer(0.3, cancelled.set).start()
+    start = time.monotonic()
+    result = compile_buffer(
+        str(src), body, options=CompileOptions(timeout_s=60), cancelled=cancelled
+    )
+    assert time.monotonic() - start < 10
+    assert result.obj is None and result.findings == ()
+    assert not _children_named("clang")
+
+
+def _children_named(name: str) -> list[int]:
+    """Processes whose parent is this test process and whose command is `name`*."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        comm, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        if int(rest.split()[1]) == os.getpid() and comm.startswith(name):
+            found.append(int(entry))
+    return found
