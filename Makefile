@@ -45,7 +45,29 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+test: lint typecheck kernels unit
+
+# Boot, BTF dump and per-object verify times of a target kernel (bench/targets.py).
+.PHONY: bench-targets
+bench-targets: kernels
+	$(BIN)/python bench/targets.py $(TARGET_KERNEL_PACKAGE)
+
+# ==== target kernels (issue 7): qemu and Debian's 6.1 kernel for tests/targets =================
+# qemu boots the target kernel (TCG); the kernel package (~70 MB) is fetched once with
+# `apt-get download` into ~/.cache/kptr-lsp/kernels, by the same code the server uses.
+TARGET_KERNEL_PACKAGE ?= linux-image-6.1.0-56-amd64
+export KPTR_TEST_KERNEL_PACKAGE := $(TARGET_KERNEL_PACKAGE)
+.PHONY: kernels
+kernels: setup
+	@dpkg-query -W -f='$${Status}' qemu-system-x86 2>/dev/null | grep -q 'install ok installed' || { \
+	  echo "installing Debian packages: qemu-system-x86"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends qemu-system-x86 >/dev/null; }
+	@$(BIN)/python -c 'import sys; from kptr_lsp.targets.fetch import package_image; \
+	  print("target kernel:", package_image(sys.argv[1]))' $(TARGET_KERNEL_PACKAGE) || { \
+	  $(SUDO) apt-get update -qq && $(BIN)/python -c 'import sys; \
+	  from kptr_lsp.targets.fetch import package_image; print("target kernel:", \
+	  package_image(sys.argv[1]))' $(TARGET_KERNEL_PACKAGE); }
 
 # Latency, memory and scaling figures next to the by-hand clang + bpftool loop (bench/latency.py).
 bench: setup

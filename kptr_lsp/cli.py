@@ -16,9 +16,10 @@ from .verify.loader import Failure, ProgramResult
 
 def _check(args: argparse.Namespace) -> int:
     from .pipeline import analyse
-    from .settings import Settings
+    from .settings import Settings, TargetKernel
 
     settings = Settings(
+        kernels=tuple(TargetKernel.parse(k) for k in args.kernel or ()),
         clang=args.clang,
         extra_flags=tuple(args.flag or ()),
         include_dirs=tuple(args.include or ()),
@@ -49,14 +50,30 @@ def _check(args: argparse.Namespace) -> int:
                         {"name": p.name, "section": p.section, "accepted": p.accepted}
                         for p in analysis.programs
                     ],
+                    "kernels": [
+                        {
+                            "label": k.label,
+                            "release": k.release,
+                            "running": k.running,
+                            "error": k.error,
+                            "programs": {p.name: _verdict(p) for p in k.programs},
+                        }
+                        for k in analysis.kernels
+                    ],
                     "findings": [_finding_json(f) for f in analysis.findings],
                 }
             )
             continue
         for finding in analysis.findings:
             print(_relative(finding.gcc_style(), os.getcwd()))
+            if finding.explanation:  # our words, beneath the kernel's
+                print("\n".join(f"    {line}" for line in finding.explanation.splitlines()))
         if analysis.not_verified_reason:
             print(f"{name}: note: not verified by the kernel: {analysis.not_verified_reason}")
+        elif analysis.kernels:
+            for k in analysis.kernels:
+                verdicts = ", ".join(f"{p.name} {_verdict(p)}" for p in k.programs)
+                print(f"{name}: [{k.label}] {verdicts or 'not verified: ' + str(k.error)}")
         elif analysis.programs:
             verdicts = ", ".join(f"{p.name} {_verdict(p)}" for p in analysis.programs)
             print(f"{name}: {len(analysis.programs)} program(s) verified: {verdicts}")
@@ -138,6 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("-I", dest="include", action="append", help="extra include directory")
     check.add_argument("--flag", action="append", help="extra clang flag (repeatable)")
     check.add_argument("--no-verify", action="store_true", help="do not load into the kernel")
+    check.add_argument(
+        "--kernel",
+        action="append",
+        metavar="PACKAGE_OR_IMAGE",
+        help="also verify in this kernel, booted in a VM: a Debian kernel package name "
+        "(linux-image-6.1.0-56-amd64) or a path to a bzImage/vmlinuz (repeatable)",
+    )
     check.add_argument("-j", "--jobs", type=int, default=2, help="programs verified at once")
     sub.add_parser(
         "verify-helper",

@@ -111,9 +111,25 @@ def program_lenses(
         if stats is not None and previous is not None and fn.name in previous:
             delta = stats.processed_insns - previous[fn.name]
         reason = _NOT_VERIFIED.get(result.failure, "")
-        title = lens_title(verdict, stats, delta, reason)
+        title = lens_title(verdict, stats, delta, reason) + other_kernels(analysis, fn.name)
         lenses.append(ProgramLens(fn.name, fn.section, location, verdict, stats, delta, title))
     return lenses
+
+
+def other_kernels(analysis: Analysis, program: str) -> str:
+    """` · 6.1.0-56 ✗ rejected` per target kernel, when targets are configured."""
+    parts = []
+    for kernel in analysis.kernels:
+        if kernel.running:
+            continue
+        result = next((r for r in kernel.programs if r.name == program), None)
+        if result is None:
+            parts.append(f"{kernel.label} – not verified")
+            continue
+        verdict = verdict_of(result)
+        word = "" if verdict is Verdict.ACCEPTED else f" {verdict}"
+        parts.append(f"{kernel.label} {_VERDICT_MARK[verdict]}{word}")
+    return "".join(f" · {p}" for p in parts)
 
 
 class SaveHistory:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 import threading
 import time
@@ -33,6 +34,8 @@ from .elf.rodata import read_const_globals
 from .findings import Finding, Location, Severity, Source
 from .rodata import RodataValue, plan_rodata
 from .settings import Settings
+from .targets.kernels import label_of
+from .targets.verdicts import KernelVerdict, judge, merge
 from .toolchain.clang import ToolchainError
 from .toolchain.compile import CompileOptions, CompileResult, compile_buffer
 from .verify.cache import verify_cached
@@ -71,6 +74,8 @@ class Analysis:
     rodata: tuple[RodataValue, ...] = ()
     # Level-2 logs taken on demand (state hover); None when the kernel is not ours to load into
     verbose: VerboseLogs | None = field(default=None, compare=False, repr=False)
+    # With target kernels configured: every kernel's verdict, the running kernel's first
+    kernels: tuple[KernelVerdict, ...] = ()
 
     @property
     def rejected(self) -> bool:
@@ -122,12 +127,14 @@ def analyse(
     cancelled: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Analysis:
-    """Analyse one buffer. `cancelled` set by the caller stops before the next stage;
-    `progress(done, total)` hears of each program verified."""
+    """Analyse one buffer. `cancelled` set by the caller stops a running clang at once and the
+    rest before the next stage; `progress(done, total)` hears of each program verified."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
-        result = compile_buffer(path, text, options=compile_options(settings, workspace_root))
+        result = compile_buffer(
+            path, text, options=compile_options(settings, workspace_root), cancelled=cancelled
+        )
     except ToolchainError as exc:
         finding = Finding(
             Location(path, 1), Severity.ERROR, Source.CLANG, str(exc), code="toolchain"
@@ -148,6 +155,7 @@ def analyse(
     timings["object"] = time.perf_counter() - t1
 
     t_checks = time.perf_counter()
+    kernel_from = len(findings)  # findings from here on depend on the kernel
     blame: list[Culprit] = []
     if model.spec is not None and model.target is not None:
         args = (model.obj, model.spec, model.decls, model.target, path)
@@ -184,9 +192,17 @@ def analyse(
     timings["verify"] = time.perf_counter() - t2
     ctx = ObjectContext(path=path, data=result.obj, obj=model.obj, ext=model.ext, decls=model.decls)
     findings.extend(relate_to_culprits(object_findings(ctx, verdict), blame, text))
+    kernels: tuple[KernelVerdict, ...] = ()
+    if settings.kernels and not (cancelled is not None and cancelled.is_set()):
+        t3 = time.perf_counter()
+        findings, kernels = _judge_on_targets(
+            findings, kernel_from, verdict, settings, ctx, model, text
+        )
+        timings["targets"] = time.perf_counter() - t3
     return partial(
         tuple(sorted_findings(findings)),
         programs=verdict.programs,
+        kernels=kernels,
         model=model,
         verified=True,
         rodata=rodata,
@@ -199,6 +215,36 @@ def analyse(
         if ok
         else None,
     )
+
+
+def _judge_on_targets(
+    findings: list[Finding],
+    kernel_from: int,
+    verdict: ObjectResult,
+    settings: Settings,
+    ctx: ObjectContext,
+    model: ObjectModel,
+    text: str,
+) -> tuple[list[Finding], tuple[KernelVerdict, ...]]:
+    """Verify on every target kernel too; findings[kernel_from:] are the running kernel's."""
+    release = os.uname().release
+    running = KernelVerdict(label_of(release), release, verdict.programs, running=True)
+    groups = [(running.label, findings[kernel_from:])]
+    kernels = [running]
+    unverified: list[Finding] = []
+    for kernel in settings.kernels:
+        judged = judge(kernel, ctx, model.spec, log_level=settings.verifier_log_level)
+        kernels.append(judged.verdict)
+        if judged.verdict.error is not None:
+            unverified.extend(judged.findings)  # says why; silence from it means nothing
+            continue
+        groups.append(
+            (
+                judged.verdict.label,
+                relate_to_culprits(list(judged.findings), list(judged.blame), text),
+            )
+        )
+    return findings[:kernel_from] + merge(groups) + unverified, tuple(kernels)
 
 
 def _verify(

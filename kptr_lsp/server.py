@@ -26,6 +26,8 @@ from .lsp.scheduler import Scheduler
 from .lsp.views import STATS_COMMAND, ProgramViews
 from .pipeline import Analysis, analyse, compile_options
 from .settings import Settings
+from .targets.vm import shutdown_all as shutdown_target_vms
+from .toolchain import warm
 from .toolchain.syntax import SyntaxChecker
 
 log = logging.getLogger(__name__)
@@ -317,6 +319,7 @@ server = KptrLanguageServer()
 @server.feature(types.INITIALIZE)
 def on_initialize(ls: KptrLanguageServer, params: types.InitializeParams) -> None:
     ls.apply_settings(params.initialization_options)
+    warm.POOL.enabled = True  # a session saves the same files again: keep their clang started
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -404,3 +407,5 @@ async def on_document_symbol(
 def on_shutdown(ls: KptrLanguageServer, params: None) -> None:
     ls.executor.shutdown(wait=False, cancel_futures=True)
     ls.syntax_executor.shutdown(wait=False, cancel_futures=True)
+    warm.POOL.close()
+    shutdown_target_vms()  # power off target-kernel VMs now, not only at exit (atexit)

@@ -13,6 +13,35 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class TargetKernel:
+    """A kernel to verify against besides the running one: an image file or a Debian package."""
+
+    name: str | None = None  # how diagnostics name it; None = the guest's release
+    image: str | None = None  # path to a bzImage/vmlinuz
+    package: str | None = None  # e.g. "linux-image-6.1.0-56-amd64", fetched with apt-get
+
+    def label(self) -> str:
+        return self.name or self.package or self.image or "?"
+
+    @classmethod
+    def parse(cls, value: Any) -> TargetKernel:
+        """{"name", "image" | "package"}, or a string: an image path if it has a "/", else a
+        package name."""
+        if isinstance(value, str):
+            return cls(image=value) if "/" in value else cls(package=value)
+        if not isinstance(value, dict):
+            raise TypeError("expected a kernel image path, a package name or an object")
+        unknown = set(value) - {"name", "image", "package"}
+        if unknown:
+            raise TypeError(f"unknown key(s) {sorted(unknown)} in a target kernel")
+        if not all(isinstance(v, str) for v in value.values()):
+            raise TypeError("target kernel values must be strings")
+        if bool(value.get("image")) == bool(value.get("package")):
+            raise TypeError("a target kernel needs exactly one of 'image' and 'package'")
+        return cls(value.get("name"), value.get("image"), value.get("package"))
+
+
+@dataclass(frozen=True)
 class Settings:
     clang: str | None = None  # path to clang; None = newest clang/clang-NN found
     extra_flags: tuple[str, ...] = ()  # appended to clang's command line
@@ -36,6 +65,8 @@ class Settings:
     # `const volatile` global → value written into .rodata before load (default: the source's)
     rodata_overrides: tuple[tuple[str, int], ...] = ()
     log_level: str = "info"
+    # Kernels to verify against too, each booted in a small VM (see kptr_lsp/targets/)
+    kernels: tuple[TargetKernel, ...] = ()
 
     @classmethod
     def from_mapping(cls, raw: Any) -> tuple[Settings, list[str]]:
@@ -82,6 +113,8 @@ def _coerce(value: Any, default: Any, type_name: Any) -> Any:
     text = str(type_name)
     if text.startswith("tuple[tuple[str, int]"):
         return _name_to_int(value)
+    if text.startswith("tuple[TargetKernel"):
+        return tuple(TargetKernel.parse(v) for v in (value if isinstance(value, list) else [value]))
     if "tuple" in text:
         if isinstance(value, str):
             return tuple(value.split())

@@ -37,6 +37,8 @@ def test_check_prints_the_rejection_gcc_style_and_fails(kernel: None) -> None:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"examples/rejected.bpf.c:{line}:" in proc.stdout
     assert "error: Unreleased reference" in proc.stdout
+    # The catalogue's explanation follows the kernel's words, indented.
+    assert "\n    Fix: Release it on every path" in proc.stdout
     # The clean file gets its verdict line and nothing with a line number.
     assert "examples/clean.bpf.c:" not in proc.stdout.replace("examples/clean.bpf.c: ", "")
 

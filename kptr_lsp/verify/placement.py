@@ -73,8 +73,9 @@ class _Locator:
 
     def from_insn(self, insn: int) -> Location | None:
         note = source_of(self.log, insn)
-        if note is not None:
+        if note is not None and note.line > 0:
             return self.from_note(note)
+        # Kernels before 6.3 print notes without "@ file:line": use the object's line info.
         return self.from_line_info(insn)
 
     def from_line_info(self, insn: int) -> Location | None:
@@ -173,7 +174,10 @@ def _failing_path(loc: _Locator, primary: Location) -> list[tuple[Location, str]
     oldest first and ending at the failing line."""
     steps: list[tuple[Location, str]] = []
     for note in loc.log.notes:
-        where = loc.from_note(note)
+        found = loc.from_note(note) if note.line > 0 else loc.from_line_info(note.insn)
+        if found is None:
+            continue
+        where = found
         if steps and steps[-1][0].line == where.line and steps[-1][0].file == where.file:
             continue
         steps.append((where, note.text.strip()))

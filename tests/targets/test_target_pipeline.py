@@ -1,0 +1,116 @@
+"""The same object judged by the running kernel (6.18) and by Debian's 6.1 in its VM: both
+verdicts, on the same C lines, each naming its kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kptr_lsp.findings import Severity
+from kptr_lsp.lenses import program_lenses
+from kptr_lsp.pipeline import Analysis, analyse
+from kptr_lsp.settings import Settings, TargetKernel
+from kptr_lsp.targets.kernels import ReadyKernel, label_of
+from tests.targets.conftest import PACKAGE, stray_qemu
+
+PROGRAMS = Path(__file__).parent.parent / "programs"
+# __kptr + bpf_kptr_xchg of a task reference from bpf_task_acquire (a 6.2 kfunc).
+KPTR_XCHG = PROGRAMS / "clean" / "kptr_ok.bpf.c"
+# __kptr_untrusted: a tag 6.1 does not know, so the loaded pointer is a plain scalar there.
+UNTRUSTED = PROGRAMS / "rejected" / "kptr_untrusted_deref_no_null.bpf.c"
+RUNNING = label_of(os.uname().release)
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, t in enumerate(path.read_text().splitlines(), 1) if needle in t)
+
+
+def _analyse(path: Path, kernel: TargetKernel | None) -> Analysis:
+    settings = Settings(kernels=(kernel,) if kernel else ())
+    return analyse(str(path), path.read_text(), settings)
+
+
+def test_kptr_xchg_program_accepted_here_rejected_by_6_1(
+    kernel: None, debian61: TargetKernel, debian61_ready: ReadyKernel
+) -> None:
+    target = debian61_ready.label
+    analysis = _analyse(KPTR_XCHG, debian61)
+    running, debian = analysis.kernels
+    assert (running.label, running.running) == (RUNNING, True)
+    assert all(p.accepted for p in running.programs)
+    assert debian.label == target and debian.release.startswith("6.1.")
+    assert [p.accepted for p in debian.programs] == [False, False]
+
+    errors = [f for f in analysis.findings if f.severity is Severity.ERROR]
+    (error,) = errors
+    assert error.line == _line_of(KPTR_XCHG, "bpf_task_acquire(task)")
+    assert error.message.startswith(f"[{target}] extern (func ksym) 'bpf_task_acquire'")
+    assert f"Not reported by {RUNNING}." in error.message
+
+    titles = [lens.title for lens in program_lenses(analysis)]
+    assert len(titles) == 2
+    assert all(t.startswith("✓ ") and t.endswith(f" · {target} ✗ rejected") for t in titles)
+
+
+def test_one_line_two_verdicts_each_naming_its_kernel(
+    kernel: None, debian61: TargetKernel, debian61_ready: ReadyKernel
+) -> None:
+    target = debian61_ready.label
+    analysis = _analyse(UNTRUSTED, debian61)
+    line = _line_of(UNTRUSTED, "pid = prev->pid;")
+    on_line = {f.message.splitlines()[0] for f in analysis.findings if f.line == line}
+    assert on_line == {
+        f"[{RUNNING}] R1 invalid mem access 'untrusted_ptr_or_null_'",
+        f"[{target}] R1 invalid mem access 'scalar'",
+    }
+    # 6.1's type-tag rules say why: it does not know the tag.
+    field = _line_of(UNTRUSTED, "__kptr_untrusted *last_task")
+    (warning,) = [f for f in analysis.findings if f.code == "kptr-unknown-tag"]
+    assert warning.line == field and warning.message.startswith(f"[{target}] ")
+    assert "Linux 6.1" in warning.message
+
+
+def test_without_targets_nothing_changes(kernel: None) -> None:
+    analysis = _analyse(UNTRUSTED, None)
+    assert analysis.kernels == ()
+    (error,) = [f for f in analysis.findings if f.severity is Severity.ERROR]
+    assert error.message.startswith("R1 invalid mem access 'untrusted_ptr_or_null_'")
+
+
+def test_check_command_shows_both_verdicts(
+    kernel: None, debian61: TargetKernel, debian61_ready: ReadyKernel
+) -> None:
+    target = debian61_ready.label
+    argv = [sys.executable, "-m", "kptr_lsp", "check", "--kernel", PACKAGE, "--format", "json"]
+    done = subprocess.run([*argv, str(KPTR_XCHG)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    (report,) = json.loads(done.stdout)
+    verdicts = {k["label"]: k["programs"] for k in report["kernels"]}
+    both = {"stash_child": "accepted", "drop_child": "accepted"}
+    assert verdicts == {RUNNING: both, target: dict.fromkeys(both, "rejected")}
+    (error,) = [f for f in report["findings"] if f["severity"] == "error"]
+    assert error["line"] == _line_of(KPTR_XCHG, "bpf_task_acquire(task)")
+    assert error["message"].startswith(f"[{target}] ")
+
+    text = subprocess.run(
+        [*argv[:-2], str(KPTR_XCHG)], capture_output=True, text=True, timeout=300
+    ).stdout
+    assert f"[{RUNNING}] stash_child accepted, drop_child accepted" in text
+    assert f"[{target}] stash_child rejected, drop_child rejected" in text
+    assert stray_qemu() == []  # the command powered its VM off when it finished
+
+
+def test_a_missing_image_is_an_information_and_the_running_verdict_stays(kernel: None) -> None:
+    analysis = _analyse(UNTRUSTED, TargetKernel(image="/nonexistent/bzImage"))
+    (note,) = [f for f in analysis.findings if f.code == "target-kernel"]
+    assert note.severity is Severity.INFORMATION
+    assert note.message == (
+        "Not verified on target kernel /nonexistent/bzImage: "
+        "kernel image /nonexistent/bzImage does not exist"
+    )
+    (error,) = [f for f in analysis.findings if f.severity is Severity.ERROR]
+    assert error.message.startswith(f"[{RUNNING}] R1 invalid mem access 'untrusted_ptr_or_null_'")
+    assert "Not reported by" not in error.message  # that kernel was never asked
