@@ -55,7 +55,9 @@ bench-targets: kernels
 # ==== target kernels (issue 7): qemu and Debian's 6.1 kernel for tests/targets =================
 # qemu boots the target kernel (TCG); the kernel package (~70 MB) is fetched once with
 # `apt-get download` into ~/.cache/kptr-lsp/kernels, by the same code the server uses.
-TARGET_KERNEL_PACKAGE ?= linux-image-6.1.0-56-amd64
+# The newest Debian 6.1 kernel the archive has (old ABIs leave it), else the one seen last.
+TARGET_KERNEL_PACKAGE ?= $(or $(shell apt-cache pkgnames linux-image-6.1.0- 2>/dev/null | \
+  grep -E '^linux-image-6\.1\.0-[0-9]+-amd64$$' | sort -V | tail -n 1),linux-image-6.1.0-56-amd64)
 export KPTR_TEST_KERNEL_PACKAGE := $(TARGET_KERNEL_PACKAGE)
 .PHONY: kernels
 kernels: setup
