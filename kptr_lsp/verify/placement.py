@@ -254,65 +254,43 @@ def _load_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
             )
             for m in result.oversized_maps
         ]
+    place: Location | None
+    severity, code = Severity.ERROR, "load"
     if result.failure is Failure.MAP_CREATE:
         m = _MAP_NAME.search(reason)
-        where = ctx.decls.variables.get(m.group(1)) if m else None
-        return [
-            Finding(
-                where or loc.declaration(),
-                Severity.ERROR,
-                Source.VERIFIER,
-                f"{reason}\nThe kernel refused to create this map, so {label} "
-                "could not be verified.",
-                code="map-create",
-                programs=(result.name,),
-            )
-        ]
-    if result.failure is Failure.RELOCATION:
+        place = ctx.decls.variables.get(m.group(1)) if m else None
+        message = (
+            f"{reason}\nThe kernel refused to create this map, so {label} could not be verified."
+        )
+        code = "map-create"
+    elif result.failure is Failure.RELOCATION:
         m = _EXTERN_NAME.search(reason)
-        where = _extern_use(ctx, result, m.group(1)) if m else None
-        return [
-            Finding(
-                where or loc.declaration(),
-                Severity.ERROR,
-                Source.VERIFIER,
-                f"{reason}\nlibbpf could not prepare {label} for this kernel.",
-                code="relocation",
-                programs=(result.name,),
-            )
-        ]
-    if result.failure is Failure.ATTACH_TARGET:
-        return [
-            Finding(
-                loc.declaration(),
-                Severity.INFORMATION,
-                Source.VERIFIER,
-                f"{label} was not verified: its attach target is not in this kernel, so the "
-                f"program would not load here ({reason}).",
-                code="attach-target",
-                programs=(result.name,),
-            )
-        ]
-    if result.failure is Failure.NOT_PERMITTED:
-        return [
-            Finding(
-                loc.declaration(),
-                Severity.INFORMATION,
-                Source.VERIFIER,
-                f"{label} was not verified: this kernel does not allow this program type "
-                f"here ({reason}). This says nothing about the code.",
-                code="not-verifiable",
-                programs=(result.name,),
-            )
-        ]
-    errno_text = os.strerror(result.errno) if result.errno else "error"
+        place = _extern_use(ctx, result, m.group(1)) if m else None
+        message = f"{reason}\nlibbpf could not prepare {label} for this kernel."
+        code = "relocation"
+    elif result.failure is Failure.ATTACH_TARGET:
+        place, severity, code = None, Severity.INFORMATION, "attach-target"
+        message = (
+            f"{label} was not verified: its attach target is not in this kernel, so the "
+            f"program would not load here ({reason})."
+        )
+    elif result.failure is Failure.NOT_PERMITTED:
+        place, severity, code = None, Severity.INFORMATION, "not-verifiable"
+        message = (
+            f"{label} was not verified: this kernel does not allow this program type "
+            f"here ({reason}). This says nothing about the code."
+        )
+    else:
+        place = None
+        errno_text = os.strerror(result.errno) if result.errno else "error"
+        message = f"{reason}\n{label} failed to load ({errno_text})."
     return [
         Finding(
-            loc.declaration(),
-            Severity.ERROR,
+            place or loc.declaration(),
+            severity,
             Source.VERIFIER,
-            f"{reason}\n{label} failed to load ({errno_text}).",
-            code="load",
+            message,
+            code=code,
             programs=(result.name,),
         )
     ]
