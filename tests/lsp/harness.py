@@ -64,3 +64,28 @@ def change(client: LanguageClient, uri: str, version: int, text: str) -> None:
             content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
         )
     )
+
+
+async def hover_on(
+    client: LanguageClient, path: Path, needle: str, offset: int = 0, settle_s: float = 10
+) -> str:
+    """Open `path`, wait for its analysis, hover `offset` characters into the first `needle`
+    and close it. The server answers nothing until the analysis of exactly this text is in,
+    so an empty answer is asked again for up to `settle_s` seconds before the test fails."""
+    text = path.read_text()
+    await open_and_wait(client, path, text)
+    lines = text.splitlines()
+    line = next(i for i, t in enumerate(lines) if needle in t)
+    params = types.HoverParams(
+        types.TextDocumentIdentifier(path.as_uri()),
+        types.Position(line, lines[line].index(needle) + offset),
+    )
+    deadline = asyncio.get_running_loop().time() + settle_s
+    try:
+        while (result := await client.text_document_hover_async(params)) is None:
+            assert asyncio.get_running_loop().time() < deadline, f"no hover on {needle!r}"
+            await asyncio.sleep(0.1)
+    finally:
+        close(client, path)
+    assert isinstance(result.contents, types.MarkupContent)
+    return result.contents.value

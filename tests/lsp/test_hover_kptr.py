@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.lsp.harness import SERVER
+from tests.lsp.harness import SERVER, hover_on
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -26,35 +25,6 @@ async def client(lsp_client: LanguageClient) -> None:
     )
     yield
     await lsp_client.shutdown_session()
-
-
-async def hover_on(client: LanguageClient, path: Path, needle: str) -> str:
-    """Open the file, wait for its analysis, hover on the line holding `needle`."""
-    uri = path.as_uri()
-    text = path.read_text()
-    client.diagnostics.pop(uri, None)
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "c", 1, text))
-    )
-
-    async def analysed() -> None:
-        while uri not in client.diagnostics:
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(analysed(), 120)
-    lines = text.splitlines()
-    line = next(i for i, t in enumerate(lines) if needle in t)
-    result = await client.text_document_hover_async(
-        types.HoverParams(
-            types.TextDocumentIdentifier(uri), types.Position(line, lines[line].index(needle))
-        )
-    )
-    client.text_document_did_close(
-        types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri))
-    )
-    assert result is not None, f"no hover on {needle!r}"
-    assert isinstance(result.contents, types.MarkupContent)
-    return result.contents.value
 
 
 async def test_referenced_kptr_field(client: LanguageClient) -> None:
@@ -84,4 +54,4 @@ async def test_program_local_object_field(client: LanguageClient) -> None:
 
 async def test_no_hover_on_ordinary_lines(client: LanguageClient) -> None:
     with pytest.raises(AssertionError, match="no hover"):
-        await hover_on(client, PROGRAMS / "clean/kptr_ok.bpf.c", "char LICENSE[]")
+        await hover_on(client, PROGRAMS / "clean/kptr_ok.bpf.c", "char LICENSE[]", settle_s=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.lsp.harness import SERVER
+from tests.lsp.harness import SERVER, hover_on
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -26,36 +25,6 @@ async def client(lsp_client: LanguageClient) -> None:
     )
     yield
     await lsp_client.shutdown_session()
-
-
-async def hover_on(client: LanguageClient, path: Path, needle: str, offset: int = 0) -> str:
-    """Open the file, hover `offset` characters into `needle` once its analysis is in (the
-    server answers nothing until then), close it."""
-    uri = path.as_uri()
-    text = path.read_text()
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "c", 1, text))
-    )
-    lines = text.splitlines()
-    line = next(i for i, t in enumerate(lines) if needle in t)
-    params = types.HoverParams(
-        types.TextDocumentIdentifier(uri),
-        types.Position(line, lines[line].index(needle) + offset),
-    )
-
-    async def hovered() -> types.Hover:
-        while (result := await client.text_document_hover_async(params)) is None:
-            await asyncio.sleep(0.1)
-        return result
-
-    try:
-        result = await asyncio.wait_for(hovered(), 120)
-    finally:
-        client.text_document_did_close(
-            types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri))
-        )
-    assert isinstance(result.contents, types.MarkupContent)
-    return result.contents.value
 
 
 async def test_state_hover_on_a_line_after_an_acquire(client: LanguageClient, kernel: None) -> None:
