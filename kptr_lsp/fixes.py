@@ -83,10 +83,6 @@ def _lines(analysis: Analysis) -> list[str]:
     return analysis.text.split("\n")
 
 
-def _indent(line: str) -> str:
-    return line[: len(line) - len(line.lstrip())]
-
-
 def _unit(line: str) -> str:
     """One level of the file's indentation, guessed from the line's own."""
     return "\t" if line.startswith("\t") or not line.startswith(" ") else "    "
@@ -273,9 +269,6 @@ def kptr_xchg(analysis: Analysis, finding: Finding) -> list[Fix]:
     end = m.end()
     title = f"Store with bpf_kptr_xchg() and release the old value with {release}()"
     return [Fix(title, (Edit(at, 0, at, end, text),), finding)]
-
-
-FIXERS = (null_check, release_leak, kptr_xchg)
 
 
 def fixes_for(analysis: Analysis, finding: Finding) -> list[Fix]:

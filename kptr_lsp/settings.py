@@ -152,6 +152,3 @@ def _name_to_int(value: Any) -> tuple[tuple[str, int], ...]:
             raise TypeError(f"{name!r}: expected an integer")
         out.append((str(name), number))
     return tuple(sorted(out))
-
-
-DEFAULT = Settings()

@@ -72,10 +72,6 @@ class Field:
     dtor: str | None = None  # release kfunc freeing a referenced kernel kptr
 
     @property
-    def owner_name(self) -> str:
-        return self.owner.name
-
-    @property
     def key(self) -> tuple[int, str]:
         return (self.owner.id, self.name)
 

@@ -58,8 +58,3 @@ class Scheduler:
         state.cancelled = threading.Event()
         if state.task is not None and not state.task.done():
             state.task.cancel()
-
-    async def drain(self) -> None:
-        """Wait for every scheduled analysis (used by the CLI-style tests and shutdown)."""
-        tasks = [s.task for s in self.docs.values() if s.task is not None]
-        await asyncio.gather(*tasks, return_exceptions=True)

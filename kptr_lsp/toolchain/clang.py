@@ -59,13 +59,6 @@ class Clang:
     system_includes: tuple[str, ...]
     target_arch: str
 
-    def base_flags(self) -> tuple[str, ...]:
-        """What libbpf-bootstrap passes: its search list as -idirafter, plus the arch define."""
-        flags: list[str] = [f"-D__TARGET_ARCH_{self.target_arch}"]
-        for inc in self.system_includes:
-            flags += ["-idirafter", inc]
-        return tuple(flags)
-
 
 def target_arch(machine: str | None = None) -> str:
     m = (machine or platform.machine()).lower()
