@@ -19,7 +19,7 @@ from .btf.errors import BTFError
 from .btf.spec import Spec, size_of
 from .btf.types import Array, Composite, Datasec, Func, Ptr, Struct, Type, TypeTag, Union, Var
 from .kfuncs import RefEffect, ref_effect, release_kfunc
-from .pipeline import Analysis
+from .pipeline import Analysis, ObjectModel
 from .symbols import map_detail
 from .symbols import type_name as _outline_type_name
 
@@ -117,12 +117,21 @@ def _defined_in_buffer(text: str, keyword: str, name: str) -> bool:
     return re.search(rf"\b{keyword}\s+{re.escape(name)}\s*\{{", text) is not None
 
 
+def _declared_by_project(model: ObjectModel, name: str) -> bool:
+    """Declared in the buffer or one of the project's headers, at any depth: the object's
+    DWARF records where each struct is declared, and leaves out those of any vmlinux.h
+    (the project's own or a generated one, however it was included)."""
+    return name in model.decls.structs
+
+
 def _struct_hover(analysis: Analysis, name: str, keyword: str) -> str | None:
     model = analysis.model
     cls = Union if keyword == "union" else Struct
     local = model.spec.find(name, cls) if model and model.spec else None
     program_type = model is not None and (
-        model.target is None or _defined_in_buffer(analysis.text, keyword, name)
+        model.target is None
+        or _defined_in_buffer(analysis.text, keyword, name)
+        or _declared_by_project(model, name)
     )
     if isinstance(local, Composite) and local.members and model and model.spec and program_type:
         return describe_struct(model.spec, local, "program type, from the object's BTF")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from kptr_lsp.findings import Finding, Location, Severity, Source
 from kptr_lsp.toolchain import compdb, pch, vmlinux, warm
-from kptr_lsp.toolchain.clang import Clang, find_clang, find_libbpf_headers
+from kptr_lsp.toolchain.clang import Clang, ToolchainError, find_clang, find_libbpf_headers
 from kptr_lsp.toolchain.diagnostics import parse_clang_stderr
 from kptr_lsp.toolchain.headers import (
     IncludedHeader,
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _LIBBPF_INCLUDE_RE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*[<"]bpf/', re.MULTILINE)
 _DIR_FLAGS = ("-I", "-isystem", "-idirafter", "-iquote")
+_VMLINUX_NOT_FOUND = "'vmlinux.h' file not found"
 
 
 @dataclass(frozen=True)
@@ -88,17 +89,32 @@ def _workspace_dirs(file_dir: str, root: str | None) -> list[str]:
 def _vmlinux_flags(
     text: str, file_dir: str, include_dirs: list[str], options: CompileOptions, arch: str
 ) -> list[str]:
-    if not vmlinux.includes_vmlinux(text):
-        return []
+    """Make `vmlinux.h` resolvable wherever it is included from: the buffer itself, or a
+    project header at any depth, as `"vmlinux.h"` or `<vmlinux.h>`.
+
+    The project's own vmlinux.h comes first (the file's directory, the include directories,
+    their per-arch places, then the workspace); a generated one is the last resort. Both are
+    added with `-idirafter`, searched after every directory the project names, so a
+    vmlinux.h next to the header that includes it (clang looks there first for `"…"`) or in
+    a directory of the project's own flags is never shadowed by ours.
+    """
     # A project's own vmlinux.h wins over a generated one: it may be trimmed or pinned.
     found = vmlinux.find_existing(vmlinux_dirs([file_dir, *include_dirs], arch))
     if found is None:
         found = vmlinux.find_existing(
             vmlinux_dirs(_workspace_dirs(file_dir, options.workspace_root), arch)
         )
-    if found is None:
-        found = vmlinux.ensure_vmlinux_h(options.kernel_btf)
-    return [] if found in include_dirs else ["-I", found]
+    if found is not None:
+        return [] if found in include_dirs else ["-idirafter", found]
+    if vmlinux.includes_vmlinux(text):
+        return ["-idirafter", vmlinux.ensure_vmlinux_h(options.kernel_btf)]
+    # Only a header might include it: fall back quietly when no kernel BTF can be dumped
+    # (compile_buffer raises the reason if clang then misses vmlinux.h).
+    try:
+        return ["-idirafter", vmlinux.ensure_vmlinux_h(options.kernel_btf)]
+    except ToolchainError as exc:
+        log.debug("no generated vmlinux.h for header includes: %s", exc)
+        return []
 
 
 def build_command(path: str, text: str, options: CompileOptions, clang: Clang) -> tuple[str, ...]:
@@ -168,7 +184,7 @@ def _log_headers(path: str, headers: tuple[IncludedHeader, ...]) -> None:
     wanted = tuple(
         h.path
         for h in headers
-        if h.depth == 1 and (os.path.basename(h.path) == "vmlinux.h" or "bpf_" in h.path)
+        if os.path.basename(h.path) == "vmlinux.h" or (h.depth == 1 and "bpf_" in h.path)
     )
     if _logged_headers.get(path) != wanted:
         _logged_headers[path] = wanted
@@ -256,11 +272,14 @@ def compile_buffer(
         return CompileResult(None, (timed_out,), cmd, duration)
 
     raw_stderr = err.decode("utf-8", errors="replace")
-    headers = included_headers(raw_stderr)
+    headers = included_headers(raw_stderr, cwd)
     _log_headers(path, headers)
     stderr = without_header_lines(raw_stderr)
     findings = parse_clang_stderr(stderr, main_path=path, cwd=cwd, prefix_lines=1)
     obj = out if returncode == 0 and out.startswith(b"\x7fELF") else None
+    if obj is None and _VMLINUX_NOT_FOUND in stderr:
+        # A header wants vmlinux.h and none could be generated: say why (raises).
+        vmlinux.ensure_vmlinux_h(options.kernel_btf)
     if obj is None and not any(f.severity == Severity.ERROR for f in findings):
         # clang failed without a diagnostic we could parse (a crash, a signal): say so.
         tail = stderr.strip().splitlines()[-5:]

@@ -123,13 +123,15 @@ def vmlinux_dirs(dirs: Iterable[str], target_arch: str) -> list[str]:
     return out
 
 
-def included_headers(stderr: str) -> tuple[IncludedHeader, ...]:
-    """The headers clang's `-H` reports opening, in order."""
+def included_headers(stderr: str, cwd: str = ".") -> tuple[IncludedHeader, ...]:
+    """The headers clang's `-H` reports opening, in order. A quote include relative to the
+    buffer (clang reads it from stdin) is named relative to clang's working directory `cwd`."""
     found: list[IncludedHeader] = []
     for line in stderr.splitlines():
         m = _HEADER_LINE.match(line)
         if m:
-            found.append(IncludedHeader(len(m[1]), os.path.realpath(m[2].strip())))
+            path = os.path.join(cwd, m[2].strip())
+            found.append(IncludedHeader(len(m[1]), os.path.realpath(path)))
     return tuple(found)
 
 
