@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from . import __version__
-from .findings import Finding, Severity
-from .verify.loader import Failure, ProgramResult
+from .report import FORMATS, Exit
 
 
 def _check(args: argparse.Namespace) -> int:
     from .pipeline import analyse
+    from .report import FileReport, exit_status, writer
     from .settings import Settings, TargetKernel
 
     settings = Settings(
@@ -27,8 +27,10 @@ def _check(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
         jobs=args.jobs,
     )
-    rejected = False
-    report: list[dict[str, object]] = []
+    cwd = os.getcwd()
+    out = writer(args.format, sys.stdout, cwd)
+    reports: list[FileReport] = []
+    unreadable = False
     for name in args.files:
         path = os.path.abspath(name)
         try:
@@ -36,84 +38,14 @@ def _check(args: argparse.Namespace) -> int:
                 text = fh.read()
         except OSError as exc:
             print(f"{name}: error: cannot read: {exc.strerror}", file=sys.stderr)
-            rejected = True
+            unreadable = True
             continue
-        analysis = analyse(path, text, settings, workspace_root=os.getcwd())
-        rejected |= analysis.rejected
-        if args.format == "json":
-            report.append(
-                {
-                    "file": path,
-                    "verified": analysis.verified,
-                    "not_verified_reason": analysis.not_verified_reason,
-                    "programs": [
-                        {"name": p.name, "section": p.section, "accepted": p.accepted}
-                        for p in analysis.programs
-                    ],
-                    "kernels": [
-                        {
-                            "label": k.label,
-                            "release": k.release,
-                            "running": k.running,
-                            "error": k.error,
-                            "programs": {p.name: _verdict(p) for p in k.programs},
-                        }
-                        for k in analysis.kernels
-                    ],
-                    "findings": [_finding_json(f) for f in analysis.findings],
-                }
-            )
-            continue
-        for finding in analysis.findings:
-            print(_relative(finding.gcc_style(), os.getcwd()))
-            if finding.explanation:  # our words, beneath the kernel's
-                print("\n".join(f"    {line}" for line in finding.explanation.splitlines()))
-        if analysis.not_verified_reason:
-            print(f"{name}: note: not verified by the kernel: {analysis.not_verified_reason}")
-        elif analysis.kernels:
-            for k in analysis.kernels:
-                verdicts = ", ".join(f"{p.name} {_verdict(p)}" for p in k.programs)
-                print(f"{name}: [{k.label}] {verdicts or 'not verified: ' + str(k.error)}")
-        elif analysis.programs:
-            verdicts = ", ".join(f"{p.name} {_verdict(p)}" for p in analysis.programs)
-            print(f"{name}: {len(analysis.programs)} program(s) verified: {verdicts}")
-    if args.format == "json":
-        json.dump(report, sys.stdout, indent=2)
-        print()
-    return 1 if rejected else 0
-
-
-def _verdict(p: ProgramResult) -> str:
-    if p.accepted:
-        return "accepted"
-    if p.failure in (Failure.ATTACH_TARGET, Failure.NOT_PERMITTED):
-        return "not verifiable here"
-    if p.failure is Failure.MAP_TOO_LARGE:
-        return "not loaded (a map is over the memory cap)"
-    return "rejected"
-
-
-def _relative(text: str, cwd: str) -> str:
-    return text.replace(cwd.rstrip("/") + "/", "")
-
-
-def _finding_json(f: Finding) -> dict[str, object]:
-    return {
-        "file": f.location.file,
-        "line": f.location.line,
-        "column": f.location.col,
-        "severity": Severity(f.severity).name.lower(),
-        "source": str(f.source),
-        "code": f.code,
-        "message": f.message,
-        "explanation": f.explanation,
-        "explanation_id": f.explanation_id,
-        "programs": list(f.programs),
-        "related": [
-            {"file": r.location.file, "line": r.location.line, "message": r.message}
-            for r in f.related
-        ],
-    }
+        report = FileReport(name, analyse(path, text, settings, workspace_root=cwd))
+        reports.append(report)
+        out.file(report)
+    out.close()
+    status: Exit = exit_status(reports, unreadable=unreadable)
+    return int(status)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -145,9 +77,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="warning")
     sub = parser.add_subparsers(dest="command")
-    check = sub.add_parser("check", help="analyse files and print findings gcc-style")
+    check = sub.add_parser(
+        "check",
+        help="analyse files and print findings gcc-style",
+        description="Exit status: 0 nothing rejected, 1 a program rejected or an error "
+        "finding, 2 usage or environment error (unreadable file, no clang, no kernel BTF), "
+        "3 kptr-lsp itself crashed.",
+    )
     check.add_argument("files", nargs="+", metavar="FILE")
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (gcc-style), json, sarif (SARIF 2.1.0 for code scanning) or github "
+        "(GitHub Actions annotations)",
+    )
     check.add_argument("--clang", help="clang to use (default: newest clang/clang-NN)")
     check.add_argument(
         "--kernel-btf", default="/sys/kernel/btf/vmlinux", help="target kernel's BTF, for vmlinux.h"
@@ -169,7 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "check":
-        return _check(args)
+        try:
+            return _check(args)
+        except Exception:  # a bug in kptr-lsp: not to be mistaken for a rejected program
+            traceback.print_exc()
+            print("kptr-lsp: internal error (a bug); please report it", file=sys.stderr)
+            return int(Exit.CRASH)
     if args.command == "verify-helper":
         return _verify_helper()
     return _serve(args)

@@ -67,13 +67,13 @@ def test_check_json_names_programs_and_verdicts(kernel: None) -> None:
 
 def test_check_missing_file_is_an_error_not_a_crash() -> None:
     proc = run("check", "no/such/file.bpf.c")
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a usage error, not a rejected program
     assert "cannot read" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_check_without_clang_says_what_to_install(tmp_path: Path) -> None:
     proc = run("check", "--clang", str(tmp_path / "no-clang"), "examples/clean.bpf.c")
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # an environment error, not a rejected program
     assert "apt-get install" in proc.stdout
     assert "Traceback" not in proc.stderr

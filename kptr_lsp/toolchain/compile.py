@@ -295,6 +295,9 @@ def compile_buffer(
     vendored = vendored_libbpf(
         path, text, options, has_compdb_entry=_has_compdb_entry(path, options)
     )
+    dropped = compdb.dropped_finding(path, options.workspace_root)  # untrusted workspace flags
+    if dropped is not None and options.use_compile_commands:
+        findings = (*findings, dropped)
     return CompileResult(obj, findings, cmd, duration, headers, vendored)
 
 

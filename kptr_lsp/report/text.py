@@ -1,0 +1,41 @@
+"""`--format text`: gcc-style lines (`file:line:col: error: …`), the explanation indented
+beneath, then one verdict line per file (per kernel with target kernels)."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from . import FileReport, verdict
+
+
+def _relative_all(text: str, cwd: str) -> str:
+    return text.replace(cwd.rstrip("/") + "/", "")
+
+
+class TextWriter:
+    def __init__(self, out: IO[str], cwd: str) -> None:
+        self.out = out
+        self.cwd = cwd
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out)
+
+    def file(self, report: FileReport) -> None:
+        analysis, name = report.analysis, report.name
+        for finding in analysis.findings:
+            self._print(_relative_all(finding.gcc_style(), self.cwd))
+            if finding.explanation:  # our words, beneath the kernel's
+                self._print("\n".join(f"    {line}" for line in finding.explanation.splitlines()))
+        if analysis.not_verified_reason:
+            self._print(f"{name}: note: not verified by the kernel: {analysis.not_verified_reason}")
+        elif analysis.kernels:
+            for k in analysis.kernels:
+                verdicts = ", ".join(f"{p.name} {verdict(p)}" for p in k.programs)
+                self._print(f"{name}: [{k.label}] {verdicts or 'not verified: ' + str(k.error)}")
+        elif analysis.programs:
+            verdicts = ", ".join(f"{p.name} {verdict(p)}" for p in analysis.programs)
+            self._print(f"{name}: {len(analysis.programs)} program(s) verified: {verdicts}")
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
