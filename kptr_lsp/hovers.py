@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from .checks.kernel import KPTR_PERCPU, KPTR_REF, KPTR_UNREF, UPTR
 from .checks.type_tags import build_context, describe
+from .cost_hints import cost_hover
 from .pipeline import Analysis
 from .state_hover import state_hover
 from .toolchain import vmlinux
@@ -128,4 +129,4 @@ def rodata_hover(analysis: Analysis, line: int, character: int) -> str | None:
 
 PROVIDERS += [include_hover, rodata_hover]
 
-PROVIDERS += [type_hover, state_hover]
+PROVIDERS += [type_hover, state_hover, cost_hover]

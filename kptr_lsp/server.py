@@ -26,21 +26,12 @@ from .lsp.scheduler import Scheduler
 from .lsp.views import STATS_COMMAND, ProgramViews
 from .pipeline import Analysis, analyse, compile_options
 from .settings import Settings
+from .sources import is_bpf_source
 from .targets.vm import shutdown_all as shutdown_target_vms
 from .toolchain import warm
 from .toolchain.syntax import SyntaxChecker
 
 log = logging.getLogger(__name__)
-
-
-def is_bpf_source(path: str, text: str) -> bool:
-    """Only BPF C is compiled for the BPF target: a project's user-space loader (plain C)
-    opened in the same editor must not drown in false errors."""
-    if path.endswith(".bpf.c"):
-        return True
-    if not path.endswith(".c"):
-        return False
-    return any(s in text for s in ("SEC(", "<bpf/bpf_helpers.h>", '"bpf_helpers.h"', "vmlinux.h"))
 
 
 def internal_error(path: str, text: str, exc: Exception) -> Analysis:
