@@ -9,7 +9,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages demo test lint typecheck unit clean bench
 
-setup: system-packages $(VENV)/.installed
+setup: system-packages $(VENV)/.installed current-libbpf
+
+# The current libbpf (libbpf1 + libbpf-dev 1.4 from bookworm-backports; Debian 12's is 1.1),
+# fetched once into ~/.cache/kptr-lsp/libbpf with a private apt configuration (the system's
+# apt sources are never touched). Loading, compiles without a vendored libbpf and the guest
+# loader use it; without it kptr-lsp falls back to the system's libbpf with a warning.
+.PHONY: current-libbpf
+current-libbpf: $(VENV)/.installed
+	@$(BIN)/python -c 'from kptr_lsp.toolchain.debian import fetch_libbpf; \
+	  t = fetch_libbpf(); print(f"current libbpf: {t.origin} in {t.root}")'
 
 # Install the Debian packages that are missing (and only those).
 system-packages:

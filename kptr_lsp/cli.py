@@ -62,12 +62,24 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """kptr-lsp's version and the libbpf it loads programs through (looked up only when
+    asked: it loads the library)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from .verify.libbpf import status
+
+        libbpf, _warning = status()
+        sys.stdout.write(f"kptr-lsp {__version__}\n{libbpf}\n")
+        parser.exit()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="kptr-lsp",
         description="Language server that puts the Linux BPF verifier's verdict on the C line.",
     )
-    parser.add_argument("--version", action="version", version=f"kptr-lsp {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show versions and exit")
     parser.add_argument(
         "--tcp",
         metavar="HOST:PORT",

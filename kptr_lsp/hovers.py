@@ -16,8 +16,9 @@ from .checks.type_tags import build_context, describe
 from .cost_hints import cost_hover
 from .pipeline import Analysis
 from .state_hover import state_hover
-from .toolchain import vmlinux
+from .toolchain import debian, vmlinux
 from .type_hover import type_hover
+from .verify.libbpf import status as libbpf_status
 
 HoverProvider = Callable[[Analysis, int, int], str | None]
 
@@ -92,6 +93,12 @@ def _header_origin(analysis: Analysis, path: str) -> str:
         roots.add(os.path.realpath(os.path.join(vendored.include_dir, "bpf")))
         if any(path.startswith(r + os.sep) for r in roots):
             return f"The project's vendored libbpf ({vendored.origin}), preferred to the system's."
+    current = debian.libbpf_tree()
+    if current is not None and path.startswith(str(current.include) + os.sep):
+        return (
+            f"The current libbpf's headers ({current.origin}, fetched into the cache by "
+            "`make setup`), preferred to the system's."
+        )
     if path.startswith(str(vmlinux.cache_root()) + os.sep):
         return "Generated from the kernel's BTF: the project has no vmlinux.h of its own."
     if os.path.basename(path) == "vmlinux.h":
@@ -114,7 +121,10 @@ def include_hover(analysis: Analysis, line: int, character: int) -> str | None:
     )
     if hit is None:
         return None
-    return f"`{name}` → `{hit}`\n\n{_header_origin(analysis, hit)}"
+    text = f"`{name}` → `{hit}`\n\n{_header_origin(analysis, hit)}"
+    if name.startswith("bpf/"):
+        text += f"\n\nPrograms load through {libbpf_status()[0]}."
+    return text
 
 
 def rodata_hover(analysis: Analysis, line: int, character: int) -> str | None:

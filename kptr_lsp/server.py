@@ -310,7 +310,22 @@ server = KptrLanguageServer()
 @server.feature(types.INITIALIZE)
 def on_initialize(ls: KptrLanguageServer, params: types.InitializeParams) -> None:
     ls.apply_settings(params.initialization_options)
+    _announce_libbpf(ls)
     warm.POOL.enabled = True  # a session saves the same files again: keep their clang started
+
+
+def _announce_libbpf(ls: KptrLanguageServer) -> None:
+    """Which libbpf loads programs, in the log and the client's output (a warning when it is
+    the system's fallback: verdicts on struct_ops and exception callbacks may be libbpf's)."""
+    from kptr_lsp.verify.libbpf import status
+
+    which, warning = status()
+    log.info("loading programs through %s", which)
+    ls.window_log_message(types.LogMessageParams(types.MessageType.Info, f"kptr-lsp: {which}"))
+    if warning:
+        ls.window_log_message(
+            types.LogMessageParams(types.MessageType.Warning, f"kptr-lsp: {warning}")
+        )
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -28,6 +28,8 @@ def test_version() -> None:
     proc = run("--version")
     assert proc.returncode == 0
     assert proc.stdout.startswith("kptr-lsp ")
+    # The libbpf that loads programs: the current one `make setup` fetched.
+    assert "libbpf 1.4" in proc.stdout and "bookworm-backports" in proc.stdout, proc.stdout
 
 
 def test_check_prints_the_rejection_gcc_style_and_fails(kernel: None) -> None:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from kptr_lsp.findings import Finding, Location, Severity, Source
-from kptr_lsp.toolchain import compdb, pch, vmlinux, warm
+from kptr_lsp.toolchain import compdb, debian, pch, vmlinux, warm
 from kptr_lsp.toolchain.clang import Clang, ToolchainError, find_clang, find_libbpf_headers
 from kptr_lsp.toolchain.diagnostics import parse_clang_stderr
 from kptr_lsp.toolchain.headers import (
@@ -154,8 +154,14 @@ def build_command(path: str, text: str, options: CompileOptions, clang: Clang) -
         cmd += ["-I", d]
     cmd += project
     cmd += _vmlinux_flags(text, file_dir, include_dirs, options, clang.target_arch)
+    # The current libbpf's headers (debian.py), after every directory the project names but
+    # before the system's (-isystem precedes clang's built-in /usr/include): 1.1's lack
+    # BPF_UPROBE, BPF_KSYSCALL, bpf_ksym_exists and more.
+    current = debian.libbpf_include()
+    for d in current:
+        cmd += ["-isystem", d]
     if _LIBBPF_INCLUDE_RE.search(text):
-        searched = [file_dir, *include_dirs, *clang.system_includes]
+        searched = [file_dir, *include_dirs, *current, *clang.system_includes]
         libbpf_dir = find_libbpf_headers(clang, searched)
         if libbpf_dir not in searched:
             cmd += ["-idirafter", libbpf_dir]

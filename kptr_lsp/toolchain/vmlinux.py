@@ -83,10 +83,13 @@ def find_existing(search_dirs: Iterable[str]) -> str | None:
 
 
 def _libbpf() -> ctypes.CDLL:
-    name = ctypes.util.find_library("bpf") or "libbpf.so.1"
+    # The loader's libbpf (the current one from the cache, else the system's): one choice and
+    # one copy of libbpf per process.
+    from kptr_lsp.verify.libbpf import LibbpfError, libbpf
+
     try:
-        lib = ctypes.CDLL(name, use_errno=True)
-    except OSError as e:
+        lib = libbpf().shared_object
+    except LibbpfError as e:
         raise ToolchainError(f"libbpf not loadable ({e}): install libbpf1 / libbpf") from e
     major = getattr(lib, "libbpf_major_version", None)
     if major is None or major() < 1:

@@ -1,4 +1,10 @@
-"""ctypes binding to the system libbpf (1.x): only the calls the loader needs.
+"""ctypes binding to libbpf (1.x): only the calls the loader needs.
+
+Which libbpf: the current one `make setup` fetched from bookworm-backports into the cache
+(toolchain/debian.py: libbpf1 1.4 — Debian 12's own 1.1 cannot prepare exception callbacks,
+`.struct_ops.link` maps or `struct_ops.s/` programs), else the system's with a warning, once.
+`KPTR_LSP_LIBBPF` names a .so to use instead, or `system` for the system's. Every user in the
+process (the loader, the BTF dump of toolchain/vmlinux.py) goes through this one choice.
 
 Handles are plain ints (C pointers). Functions return libbpf's own convention turned into Python:
 negative error codes become positive errnos, NULL pointers become None. Nothing here knows about
@@ -10,11 +16,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import logging
 import os
 import platform
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
+
+from kptr_lsp.toolchain.debian import LIBBPF_SUITE, libbpf_tree
+
+log = logging.getLogger(__name__)
 
 # enum libbpf_print_level
 LIBBPF_WARN: Final = 0
@@ -35,7 +47,10 @@ _FIRST_FORMAT_SIZE: Final = 4096
 
 
 class OpenOpts(ctypes.Structure):
-    """struct bpf_object_open_opts as of libbpf 1.1 (80 bytes on LP64)."""
+    """struct bpf_object_open_opts as of libbpf 1.1 (80 bytes on LP64). libbpf 1.4 appended
+    `bpf_token_path` (and a trailing `size_t :0`); `sz` tells it we stop before, which it
+    accepts: the token path is then NULL, i.e. libbpf's default (no token without a delegating
+    BPF FS), exactly as for a 1.4 caller that leaves it unset."""
 
     _fields_ = (
         ("sz", ctypes.c_size_t),
@@ -51,6 +66,15 @@ class OpenOpts(ctypes.Structure):
     )
 
 
+class _DlInfo(ctypes.Structure):
+    _fields_ = (
+        ("dli_fname", ctypes.c_char_p),
+        ("dli_fbase", ctypes.c_void_p),
+        ("dli_sname", ctypes.c_char_p),
+        ("dli_saddr", ctypes.c_void_p),
+    )
+
+
 PRINT_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 
 PrintSink = Callable[[int, str], None]
@@ -61,16 +85,48 @@ class LibbpfError(OSError):
     """libbpf could not be found or lacks a symbol we need."""
 
 
-def _find_libbpf() -> str:
+LIBBPF_ENV: Final = "KPTR_LSP_LIBBPF"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which libbpf shared object to load, and why (for the log, hovers and --version)."""
+
+    path: str
+    origin: str  # "bookworm-backports (/root/.cache/…/libbpf.so.1.4.6)", "the system's"
+    warning: str | None = None  # why the current libbpf is not the one in use
+
+
+def _system_libbpf() -> str:
     return ctypes.util.find_library("bpf") or "libbpf.so.1"
+
+
+def choose() -> Choice:
+    """The current libbpf from the cache, else the system's (with a warning)."""
+    forced = os.environ.get(LIBBPF_ENV, "")
+    if forced == "system":
+        return Choice(_system_libbpf(), f"the system ({LIBBPF_ENV}=system)")
+    if forced:
+        return Choice(forced, f"{LIBBPF_ENV}={forced}")
+    tree = libbpf_tree()
+    if tree is not None:
+        return Choice(str(tree.shared), f"{LIBBPF_SUITE} ({tree.root})")
+    return Choice(
+        _system_libbpf(),
+        "the system",
+        f"the current libbpf (libbpf1 from {LIBBPF_SUITE}) is not in the cache: loading "
+        "through the system's libbpf, which may reject exception callbacks and struct_ops "
+        "that the kernel accepts; run `make setup` to fetch it",
+    )
 
 
 class Libbpf:
     """The libbpf shared object with typed wrappers. Use `libbpf()` for the shared instance."""
 
     def __init__(self, path: str | None = None) -> None:
+        self.choice = Choice(path, path) if path else choose()
         try:
-            self._lib = ctypes.CDLL(path or _find_libbpf(), use_errno=True)
+            self._lib = ctypes.CDLL(self.choice.path, use_errno=True)
             self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         except OSError as exc:
             raise LibbpfError(f"cannot load libbpf: {exc}") from exc
@@ -103,6 +159,8 @@ class Libbpf:
             "libbpf_set_print": (vp, [PRINT_FN]),
             "libbpf_strerror": (i, [i, vp, sz]),
             "libbpf_version_string": (cp, []),
+            "libbpf_major_version": (ctypes.c_uint32, []),
+            "libbpf_minor_version": (ctypes.c_uint32, []),
             "bpf_prog_load": (i, [i, cp, cp, vp, sz, vp]),
             "libbpf_probe_bpf_prog_type": (i, [i, vp]),
             "bpf_object__next_map": (vp, [vp, vp]),
@@ -122,6 +180,8 @@ class Libbpf:
             raise LibbpfError(f"libbpf lacks a symbol: {exc}") from exc
         self._libc.vsnprintf.restype = ctypes.c_int
         self._libc.vsnprintf.argtypes = [vp, sz, cp, vp]
+        self._libc.dladdr.restype = ctypes.c_int
+        self._libc.dladdr.argtypes = [vp, ctypes.POINTER(_DlInfo)]
 
     # --- objects -----------------------------------------------------------------------------
 
@@ -241,6 +301,38 @@ class Libbpf:
     def version(self) -> str:
         return _text(self._lib.libbpf_version_string())
 
+    def file(self) -> str:
+        """The file the dynamic loader really opened (dladdr of one of its functions)."""
+        info = _DlInfo()
+        fn = ctypes.cast(self._lib.libbpf_version_string, ctypes.c_void_p)
+        if self._libc.dladdr(fn, ctypes.byref(info)) and info.dli_fname:
+            return os.path.realpath(os.fsdecode(info.dli_fname))
+        return self.choice.path
+
+    def full_version(self) -> str:
+        """`1.4.6` from the file name (libbpf_version_string has no patch level), else `v1.4`."""
+        name = os.path.basename(self.file())
+        prefix = "libbpf.so."
+        if name.startswith(prefix) and name.count(".") >= 4:
+            return name[len(prefix) :]
+        return self.version()
+
+    def describe(self) -> str:
+        """`libbpf 1.4.6 from bookworm-backports (/root/.cache/…)`: for people."""
+        return f"libbpf {self.full_version()} from {self.choice.origin}"
+
+    def is_current(self) -> bool:
+        """At least 1.4: prepares exception callbacks and every struct_ops form."""
+        return (int(self._lib.libbpf_major_version()), int(self._lib.libbpf_minor_version())) >= (
+            1,
+            4,
+        )
+
+    @property
+    def shared_object(self) -> ctypes.CDLL:
+        """The loaded library itself, for bindings of other libbpf APIs (the BTF dump)."""
+        return self._lib
+
     def prog_load_raw(self, prog_type: int, insns: bytes, license_: str = "GPL") -> int:
         """bpf_prog_load without an object: a file descriptor or a negative errno."""
         buf = ctypes.create_string_buffer(insns, len(insns))
@@ -302,4 +394,17 @@ def libbpf() -> Libbpf:
     with _shared_lock:
         if _shared is None:
             _shared = Libbpf()
+            if _shared.choice.warning:
+                log.warning("%s", _shared.choice.warning)
+            log.info("loading through %s", _shared.describe())
         return _shared
+
+
+def status() -> tuple[str, str | None]:
+    """(which libbpf loads programs, why it is not the current one or None): for
+    `--version`, the server log and hovers. Never raises."""
+    try:
+        lib = libbpf()
+    except LibbpfError as exc:
+        return f"libbpf: not loadable ({exc})", str(exc)
+    return lib.describe(), lib.choice.warning

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kptr_lsp.findings import Severity
-from kptr_lsp.toolchain import CompileOptions, compile_buffer
+from kptr_lsp.toolchain import CompileOptions, compile_buffer, debian
 from kptr_lsp.toolchain.compile import CompileResult
 from tests.project_layouts import (
     UPROBE_PROGRAM,
@@ -43,7 +43,29 @@ def ws(tmp_path: Path, vmlinux_dir: Path, xdg_cache: Path) -> Path:
     return tmp_path
 
 
-def test_system_headers_lack_the_newer_macro(ws: Path) -> None:
+@pytest.fixture
+def current() -> debian.LibbpfTree:
+    """The current libbpf `make setup` fetched (toolchain/debian.py)."""
+    tree = debian.libbpf_tree()
+    if tree is None:
+        pytest.fail("the current libbpf is not in the cache: run `make setup`")
+    return tree
+
+
+def test_without_vendored_headers_the_current_libbpf_compiles_them(
+    ws: Path, current: debian.LibbpfTree
+) -> None:
+    result = compile_in(ws, "src/uprobe.bpf.c", UPROBE_PROGRAM)
+    assert result.obj is not None, [f.message for f in result.findings]
+    assert result.vendored_libbpf is None
+    assert direct(result, "bpf/bpf_helpers.h") == str(current.include / "bpf" / "bpf_helpers.h")
+
+
+def test_system_headers_lack_the_newer_macro(
+    ws: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No current libbpf anywhere (a fresh HOME and cache): the system's 1.1 headers are used.
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     result = compile_in(ws, "src/uprobe.bpf.c", UPROBE_PROGRAM)
     assert result.obj is None
     assert any(f.severity is Severity.ERROR for f in result.findings)
@@ -69,21 +91,24 @@ def test_installed_output_headers_win_over_the_source_tree(ws: Path) -> None:
     assert direct(result, "bpf/bpf_tracing.h") == str(out / "bpf_tracing.h")
 
 
-def test_vendored_headers_outside_the_files_parents_are_not_used(ws: Path) -> None:
+def test_vendored_headers_outside_the_files_parents_are_not_used(
+    ws: Path, current: debian.LibbpfTree
+) -> None:
     libbpf_source_tree(ws / "other-project")
     result = compile_in(ws, "src/uprobe.bpf.c", UPROBE_PROGRAM)
     assert result.vendored_libbpf is None
-    assert result.obj is None
+    assert direct(result, "bpf/bpf_tracing.h") == str(current.include / "bpf" / "bpf_tracing.h")
 
 
-def test_compile_commands_entry_decides_instead(ws: Path) -> None:
+def test_compile_commands_entry_decides_instead(ws: Path, current: debian.LibbpfTree) -> None:
     libbpf_source_tree(ws)
     path = ws / "src" / "uprobe.bpf.c"
     entry = {"directory": str(ws), "file": str(path), "arguments": ["clang", "-c", str(path)]}
     (ws / "compile_commands.json").write_text(json.dumps([entry]))
     result = compile_in(ws, "src/uprobe.bpf.c", UPROBE_PROGRAM, compdb=True)
     assert result.vendored_libbpf is None
-    assert direct(result, "bpf/bpf_helpers.h") == "/usr/include/bpf/bpf_helpers.h"
+    # The entry names no libbpf: the current one stands in for the system's, not the tree's.
+    assert direct(result, "bpf/bpf_helpers.h") == str(current.include / "bpf" / "bpf_helpers.h")
 
 
 NEEDS_PROJECT_VMLINUX = """\
