@@ -49,6 +49,8 @@ class Settings:
     kernel_btf: str = "/sys/kernel/btf/vmlinux"  # target kernel's BTF (vmlinux.h, checks)
     kernel_release: str | None = None  # that kernel's release (e.g. "6.1.0"); None = running
     use_compile_commands: bool = True
+    # The compile_commands.json to take flags from; None = the nearest one above the file
+    compile_commands: str | None = None
     precompiled_header: bool = True  # precompile the vmlinux.h include block once
     diagnostics_on_change: bool = True  # re-analyse unsaved edits after an idle delay
     change_delay_ms: int = 600  # idle delay before an unsaved edit is analysed
@@ -67,11 +69,11 @@ class Settings:
     log_level: str = "info"
     # Kernels to verify against too, each booted in a small VM (see kptr_lsp/targets/)
     kernels: tuple[TargetKernel, ...] = ()
-
-    @classmethod
     # Inlay hints of the verifier's cost per line (`×1,063 · 4,252 insns`), from a level-2 log
     cost_hints: bool = True
     cost_hint_min_insns: int = 1000  # only on lines where it processed at least this many
+
+    @classmethod
     def from_mapping(cls, raw: Any) -> tuple[Settings, list[str]]:
         """Build settings from a JSON-ish mapping; returns (settings, problems).
 
