@@ -128,7 +128,8 @@ def _delta(analysis: Analysis, program: str, cost: ProgramCost, c: LineCost) -> 
     old = baseline.cost(program, load=False) if baseline is not None else None
     if old is None or not (old.complete and cost.complete):
         return None
-    return line_deltas(old, cost).get((c.file, c.line))
+    assert baseline is not None and verbose is not None
+    return line_deltas(old, cost, baseline.source, verbose.source).get((c.file, c.line))
 
 
 def hottest_summary(analysis: Analysis, program: str) -> str | None:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from .findings import Location
 from .pipeline import Analysis
 from .verify.loader import Failure, ProgramResult
 from .verify.log import Stats, parse_log
+
+T = TypeVar("T")
 
 
 class Verdict(enum.StrEnum):
@@ -132,8 +135,9 @@ def other_kernels(analysis: Analysis, program: str) -> str:
     return "".join(f" · {p}" for p in parts)
 
 
-class SaveHistory:
-    """Per-document memory of the instruction counts at the last two distinct saves.
+class SaveHistory(Generic[T]):
+    """Per-document memory of what the last two distinct saves measured: the instruction
+    counts (the lens), or the analysis's level-2 logs (per-line cost, verify/cost.py).
 
     A lens compares an analysis of the saved text with the save before it, and an analysis
     of unsaved edits with the last save.
@@ -141,14 +145,14 @@ class SaveHistory:
 
     def __init__(self) -> None:
         self._saved_text: str | None = None  # the text on disk, as of the last open/save
-        self._last: tuple[str, dict[str, int]] | None = None  # (text, counts) of that save
-        self._before: dict[str, int] | None = None  # counts of the save before it
+        self._last: tuple[str, T] | None = None  # (text, counts) of that save
+        self._before: T | None = None  # counts of the save before it
 
     def saved(self, text: str) -> None:
         """The document was opened or saved with this text."""
         self._saved_text = text
 
-    def record(self, text: str, counts: dict[str, int]) -> None:
+    def record(self, text: str, counts: T) -> None:
         """An analysis of `text` finished with these counts."""
         if text != self._saved_text or not counts:
             return
@@ -157,7 +161,7 @@ class SaveHistory:
         self._before = self._last[1] if self._last is not None else None
         self._last = (text, counts)
 
-    def baseline(self, text: str) -> dict[str, int] | None:
+    def baseline(self, text: str) -> T | None:
         """The counts an analysis of `text` is compared with."""
         if self._last is None:
             return None

@@ -22,6 +22,7 @@ from .findings import Finding, Location, Severity, Source
 from .hovers import hover_text
 from .lsp.actions import code_actions
 from .lsp.diagnostics import by_uri, uri_of
+from .lsp.inlay import inlay_hints_for
 from .lsp.scheduler import Scheduler
 from .lsp.views import STATS_COMMAND, ProgramViews
 from .pipeline import Analysis, analyse, compile_options
@@ -225,6 +226,7 @@ class KptrLanguageServer(LanguageServer):
             await loop.run_in_executor(self.executor, len, analysis.model.decls.functions)
         self.views.analysed(uri, analysis)
         self._refresh_code_lenses()
+        self._refresh_inlay_hints()
         if analysis.not_verified_reason and not self._told_not_verified:
             self._told_not_verified = True
             self.window_show_message(
@@ -295,6 +297,12 @@ class KptrLanguageServer(LanguageServer):
         caps = self.client_capabilities.workspace
         if caps is not None and caps.code_lens is not None and caps.code_lens.refresh_support:
             self.workspace_code_lens_refresh(None)
+
+    def _refresh_inlay_hints(self) -> None:
+        """A new analysis is in: ask clients that support it to fetch the cost hints again."""
+        caps = self.client_capabilities.workspace
+        if caps is not None and caps.inlay_hint is not None and caps.inlay_hint.refresh_support:
+            self.workspace_inlay_hint_refresh(None)
 
     def document_symbols(self, uri: str) -> list[types.DocumentSymbol]:
         doc = self.workspace.text_documents.get(uri)
@@ -391,6 +399,24 @@ async def on_code_action(
 @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
 def on_code_lens(ls: KptrLanguageServer, params: types.CodeLensParams) -> list[types.CodeLens]:
     return ls.views.code_lenses(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_INLAY_HINT, types.InlayHintOptions(resolve_provider=False))
+async def on_inlay_hint(
+    ls: KptrLanguageServer, params: types.InlayHintParams
+) -> list[types.InlayHint] | None:
+    uri = params.text_document.uri
+    analysis, doc = ls.current_analysis(uri), ls.workspace.text_documents.get(uri)
+    if analysis is None or doc is None or not ls.settings.cost_hints:
+        return None
+    # In a thread: the first request of an analysis loads its programs again at log level 2.
+    hints, costed = await asyncio.to_thread(
+        inlay_hints_for, analysis, ls.settings.cost_hint_min_insns, list(doc.lines),
+        params.range, ls.workspace.position_codec,
+    )  # fmt: skip
+    if costed:
+        ls._refresh_code_lenses()  # their hottest line is known now
+    return hints
 
 
 @server.command(STATS_COMMAND)

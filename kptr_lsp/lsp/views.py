@@ -7,9 +7,11 @@ from __future__ import annotations
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
+from ..cost_hints import hottest_summary
 from ..lenses import ProgramLens, SaveHistory, insn_counts, program_lenses
 from ..pipeline import Analysis
 from ..symbols import Symbol, SymbolKind, document_symbols
+from ..verify.verbose import VerboseLogs
 
 STATS_COMMAND = "kptr-lsp.programStats"
 _KINDS = {
@@ -21,13 +23,16 @@ _KINDS = {
 
 class ProgramViews:
     def __init__(self) -> None:
-        self._history: dict[str, SaveHistory] = {}
+        self._history: dict[str, SaveHistory[dict[str, int]]] = {}
+        # The level-2 logs of saved analyses: the baseline of the per-line cost's Δ (hover)
+        self._cost_history: dict[str, SaveHistory[VerboseLogs]] = {}
         self._compiled: dict[str, Analysis] = {}  # the last analysis with an object
         self._lenses: dict[str, list[ProgramLens]] = {}
 
     def saved(self, uri: str, text: str) -> None:
         """The document was opened or saved with this text."""
         self._history.setdefault(uri, SaveHistory()).saved(text)
+        self._cost_history.setdefault(uri, SaveHistory()).saved(text)
 
     def analysed(self, uri: str, analysis: Analysis) -> None:
         if analysis.model is None:
@@ -36,10 +41,19 @@ class ProgramViews:
         # The baseline is taken before this analysis joins the history.
         self._lenses[uri] = program_lenses(analysis, history.baseline(analysis.text))
         history.record(analysis.text, insn_counts(analysis))
+        if analysis.verbose is not None:
+            costs = self._cost_history.setdefault(uri, SaveHistory())
+            base = costs.baseline(analysis.text)
+            if base is not None:
+                base.baseline = None  # one step back is all a Δ needs: no chain of old logs
+            analysis.verbose.baseline = base
+            analysis.verbose.source = analysis.text
+            costs.record(analysis.text, analysis.verbose)
         self._compiled[uri] = analysis
 
     def forget(self, uri: str) -> None:
         self._history.pop(uri, None)
+        self._cost_history.pop(uri, None)
         self._compiled.pop(uri, None)
         self._lenses.pop(uri, None)
 
@@ -48,10 +62,13 @@ class ProgramViews:
 
     def code_lenses(self, uri: str) -> list[types.CodeLens]:
         out: list[types.CodeLens] = []
+        analysis = self._compiled.get(uri)
         for lens in self.lenses(uri):
             at = types.Position(max(lens.location.line - 1, 0), 0)
+            hottest = hottest_summary(analysis, lens.program) if analysis is not None else None
+            title = f"{lens.title} · {hottest}" if hottest else lens.title
             command = types.Command(
-                title=lens.title, command=STATS_COMMAND, arguments=[uri, lens.program]
+                title=title, command=STATS_COMMAND, arguments=[uri, lens.program]
             )
             out.append(types.CodeLens(types.Range(at, at), command))
         return out

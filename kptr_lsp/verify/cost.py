@@ -61,11 +61,6 @@ class LineCost:
     # pending, to verify later (printed values; the log shows no push as such)
     undecided: int = 0
 
-    @property
-    def key(self) -> tuple[str, str]:
-        """Identity across edits: the file's base name and the line's text."""
-        return os.path.basename(self.file), self.text.strip()
-
 
 @dataclass(frozen=True)
 class Loop:
@@ -286,20 +281,34 @@ def gave_up(error: str | None) -> bool:
     return error is not None and BUDGET_ERROR.search(error) is not None
 
 
-def line_deltas(old: ProgramCost, new: ProgramCost) -> dict[Line, int]:
+def line_deltas(
+    old: ProgramCost, new: ProgramCost, old_source: str = "", new_source: str = ""
+) -> dict[Line, int]:
     """Change in instructions processed per line of `new` since `old`. Lines are matched by
     file and text (the n-th line with a text matches the n-th), so that inserting lines above
-    a loop does not read as a change of its cost; a line new since `old` has no entry."""
+    a loop does not read as a change of its cost; a line new since `old` has no entry. The
+    kernel prints the text BTF recorded, which is empty for a buffer compiled from stdin:
+    `*_source` (the main file's text) fills it in."""
+
+    def keyed(cost: ProgramCost, source: str) -> list[tuple[tuple[str, str], LineCost]]:
+        lines = source.splitlines()
+        out = []
+        for c in sorted(cost.lines, key=lambda c: (c.file, c.line)):
+            text = c.text.strip() or (lines[c.line - 1].strip() if 0 < c.line <= len(lines) else "")
+            if text:
+                out.append(((os.path.basename(c.file), text), c))
+        return out
+
     before: dict[tuple[str, str], list[LineCost]] = {}
-    for c in sorted(old.lines, key=lambda c: c.line):
-        before.setdefault(c.key, []).append(c)
+    for key, c in keyed(old, old_source):
+        before.setdefault(key, []).append(c)
     out: dict[Line, int] = {}
     seen: dict[tuple[str, str], int] = {}
-    for c in sorted(new.lines, key=lambda c: c.line):
-        n = seen.get(c.key, 0)
-        seen[c.key] = n + 1
-        match = before.get(c.key, [])
-        if c.key[1] and n < len(match):
+    for key, c in keyed(new, new_source):
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        match = before.get(key, [])
+        if n < len(match):
             out[(c.file, c.line)] = c.insns - match[n].insns
     return out
 

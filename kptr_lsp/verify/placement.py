@@ -17,6 +17,7 @@ from ..elf.decls import Declarations, symbol_uses
 from ..elf.objfile import Function, ObjectFile
 from ..explanations import explain
 from ..findings import Finding, Location, Related, Severity, Source
+from .cost import budget_spent, gave_up, line_costs
 from .layout import Placement, loaded_layout, locate
 from .loader import Failure, ObjectResult, ProgramResult
 from .log import SourceNote, VerifierLog, parse_log, source_of
@@ -135,6 +136,9 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
         primary = loc.from_insn(insn) if insn is not None else None
         where = f" at instruction {insn}" if insn is not None else ""
         message = f"{error}\nThe verifier rejected {label}{where}.{_complexity(log)}"
+        if gave_up(log.error):  # where the walk spent its budget (verify/cost.py)
+            spent = budget_spent(line_costs(result.log), error)
+            related += [Related(loc.from_note(SourceNote(0, "", f, n)), w) for (f, n), w in spent]
     for insn in log.mentioned_insns:
         if log.unreleased is not None and insn == log.unreleased.alloc_insn:
             continue

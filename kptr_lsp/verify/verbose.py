@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from .cost import ProgramCost, line_costs
 from .loader import verify_object
 from .setup import DataPatch
 from .states import StateTrace, trace_states
@@ -25,27 +26,58 @@ class VerboseLogs:
     patches: tuple[DataPatch, ...] = ()
     map_memory_cap: int | None = None
     _traces: dict[str, StateTrace] = field(default_factory=dict)
+    # Per-line cost (verify/cost.py), counted from the same log as soon as it is taken.
+    _costs: dict[str, ProgramCost] = field(default_factory=dict)
+    _logs: dict[str, str | None] = field(default_factory=dict)  # kept until traced
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # The level-2 logs of the analysis this one is compared with (the previous save): Δ per line
+    baseline: VerboseLogs | None = field(default=None, repr=False)
+    source: str = field(default="", repr=False)  # the text compiled (matches lines across edits)
+
+    def _log(self, program: str) -> str | None:
+        """The program's level-2 log, loading it the first time (call with the lock held)."""
+        if program not in self._logs:
+            result = verify_object(
+                self.data,
+                log_level=2,
+                programs=[program],
+                name=self.name,
+                patches=self.patches,
+                map_memory_cap=self.map_memory_cap,
+            )
+            log = result.programs[0].log if result.programs else None
+            self._logs[program] = log
+            if log is not None:
+                self._costs[program] = line_costs(log)
+        return self._logs[program]
 
     def trace(self, program: str) -> StateTrace | None:
         """The program's states, loading it at log level 2 the first time. None when the
         program could not be loaded at all."""
         with self._lock:
             if program not in self._traces:
-                result = verify_object(
-                    self.data,
-                    log_level=2,
-                    programs=[program],
-                    name=self.name,
-                    patches=self.patches,
-                    map_memory_cap=self.map_memory_cap,
-                )
-                if not result.programs:
+                log = self._log(program)
+                if log is None:
                     return None
-                self._traces[program] = trace_states(result.programs[0].log)
+                self._traces[program] = trace_states(log)
+                self._logs[program] = ""  # traced and counted: the text is not needed again
             return self._traces[program]
+
+    def cost(
+        self, program: str, *, load: bool = True, sample: str | None = None
+    ) -> ProgramCost | None:
+        """Instructions processed per line, from the same level-2 log as the states; with
+        `load=False` only when that log was already taken. `sample` is counted instead of a
+        level-2 log: the analysis's own log of a walk that hit a verifier limit (a level-2
+        walk to that limit costs as much again, and its log is cut just the same)."""
+        with self._lock:
+            if sample is not None and program not in self._costs:
+                self._costs[program] = line_costs(sample)
+            elif load:
+                self._log(program)
+            return self._costs.get(program)
 
     def taken(self) -> tuple[str, ...]:
         """The programs whose level-2 log has been taken (for tests and benchmarks)."""
         with self._lock:
-            return tuple(self._traces)
+            return tuple(p for p, log in self._logs.items() if log is not None)
