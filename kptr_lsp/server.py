@@ -65,6 +65,8 @@ class KptrLanguageServer(LanguageServer):
         self.shown: dict[str, tuple[Finding, ...]] = {}  # findings last published per document
         self._syntax_wanted: dict[str, int] = {}  # the newest version asked for, per document
         self.views = ProgramViews()  # code lenses and outline, per document
+        # Lenses and outline of a just-published analysis, still being built (DWARF walk).
+        self._views_due: dict[str, asyncio.Task[None]] = {}
         self._told_not_verified = False
 
     # -- helpers used by the feature handlers -------------------------------------------
@@ -220,12 +222,11 @@ class KptrLanguageServer(LanguageServer):
             return  # a newer version is on its way: never publish stale findings
         self.analyses[uri] = analysis
         self._publish_analysis(uri, version, analysis)
-        if analysis.model is not None:
-            # Lenses and the outline need declaration lines: walk the DWARF off the event loop,
-            # after the diagnostics are out, so neither a save nor a keystroke waits for it.
-            await loop.run_in_executor(self.executor, len, analysis.model.decls.functions)
-        self.views.analysed(uri, analysis)
-        self._refresh_code_lenses()
+        # In a task of its own: a newer edit superseding this run must not leave these
+        # diagnostics beside the previous version's lenses.
+        views = loop.create_task(self._update_views(uri, analysis))
+        self._views_due[uri] = views
+        await asyncio.shield(views)
         self._refresh_inlay_hints()
         if analysis.not_verified_reason and not self._told_not_verified:
             self._told_not_verified = True
@@ -239,6 +240,31 @@ class KptrLanguageServer(LanguageServer):
                     "see the README, 'Running without root').",
                 )
             )
+
+    async def _update_views(self, uri: str, analysis: Analysis) -> None:
+        """Lenses and outline of the analysis just published for `uri`."""
+        try:
+            if analysis.model is not None:
+                # They need declaration lines: walk the DWARF off the event loop, after the
+                # diagnostics are out, so neither a save nor a keystroke waits for it.
+                await asyncio.get_running_loop().run_in_executor(
+                    self.executor, len, analysis.model.decls.functions
+                )
+            if self.analyses.get(uri) is analysis:  # not closed or superseded meanwhile
+                self.views.analysed(uri, analysis)
+                self._refresh_code_lenses()
+        except Exception:  # e.g. the executor shut down: the lenses stay as they were
+            log.exception("building the lenses of %s failed", uri)
+        finally:
+            if self._views_due.get(uri) is asyncio.current_task():
+                del self._views_due[uri]
+
+    async def views_settled(self, uri: str) -> None:
+        """Wait until the lenses and outline of `uri` match its published diagnostics: a
+        client asking right after a publish must not get the previous version's (or none)."""
+        due = self._views_due.get(uri)
+        if due is not None:
+            await asyncio.shield(due)
 
     def _publish_analysis(self, uri: str, version: int | None, analysis: Analysis) -> None:
         self.shown[uri] = analysis.findings
@@ -397,7 +423,10 @@ async def on_code_action(
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
-def on_code_lens(ls: KptrLanguageServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+async def on_code_lens(
+    ls: KptrLanguageServer, params: types.CodeLensParams
+) -> list[types.CodeLens]:
+    await ls.views_settled(params.text_document.uri)
     return ls.views.code_lenses(params.text_document.uri)
 
 
@@ -431,6 +460,7 @@ def on_program_stats(ls: KptrLanguageServer, uri: str, program: str) -> str | No
 async def on_document_symbol(
     ls: KptrLanguageServer, params: types.DocumentSymbolParams
 ) -> list[types.DocumentSymbol]:
+    await ls.views_settled(params.text_document.uri)
     # In a thread: the first look at declaration lines walks the object's DWARF.
     return await asyncio.to_thread(ls.document_symbols, params.text_document.uri)
 
