@@ -16,6 +16,7 @@ from .report import FORMATS, Exit
 def _check(args: argparse.Namespace) -> int:
     from .pipeline import analyse
     from .report import FileReport, exit_status, writer
+    from .report.stats import budget_exit, stats_writer
     from .settings import Settings, TargetKernel
 
     settings = Settings(
@@ -28,7 +29,15 @@ def _check(args: argparse.Namespace) -> int:
         jobs=args.jobs,
     )
     cwd = os.getcwd()
-    out = writer(args.format, sys.stdout, cwd)
+    try:  # --stats / --compare print the verifier's statistics instead (report/stats.py)
+        stats = stats_writer(
+            sys.stdout, cwd, args.format, stats=args.stats, compare=args.compare,
+            max_growth=args.max_growth,
+        )  # fmt: skip
+    except ValueError as exc:
+        print(f"kptr-lsp: {exc}", file=sys.stderr)
+        return int(Exit.USAGE)
+    out = stats or writer(args.format, sys.stdout, cwd)
     reports: list[FileReport] = []
     unreadable = False
     for name in args.files:
@@ -45,6 +54,8 @@ def _check(args: argparse.Namespace) -> int:
         out.file(report)
     out.close()
     status: Exit = exit_status(reports, unreadable=unreadable)
+    if stats is not None:
+        status = max(status, budget_exit(stats, args.max_growth, sys.stderr))
     return int(status)
 
 
@@ -99,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument(
         "--format",
-        choices=FORMATS,
+        choices=(*FORMATS, "csv"),
         default="text",
         help="text (gcc-style), json, sarif (SARIF 2.1.0 for code scanning) or github "
         "(GitHub Actions annotations)",
@@ -111,6 +122,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("-I", dest="include", action="append", help="extra include directory")
     check.add_argument("--flag", action="append", help="extra clang flag (repeatable)")
     check.add_argument("--no-verify", action="store_true", help="do not load into the kernel")
+    check.add_argument(
+        "--stats",
+        action="store_true",
+        help="print the verifier's statistics per program instead of the findings "
+        "(--format text, json or csv)",
+    )
+    check.add_argument(
+        "--compare",
+        metavar="OLD.json",
+        help="print the change per program since OLD.json (written by --stats --format json)",
+    )
+    check.add_argument(
+        "--max-growth",
+        type=float,
+        metavar="PCT",
+        help="with --compare: exit 1 when a program's processed instructions grew by more "
+        "than PCT %%",
+    )
     check.add_argument(
         "--kernel",
         action="append",
