@@ -15,7 +15,8 @@ from typing import Generic, TypeVar
 
 from .findings import Location
 from .pipeline import Analysis
-from .verify.loader import Failure, ProgramResult
+from .verify.externs import STRUCT_OPS_NOT_FOUND
+from .verify.loader import NOT_VERIFIABLE, Failure, ProgramResult
 from .verify.log import Stats, parse_log
 
 T = TypeVar("T")
@@ -42,15 +43,26 @@ _VERDICT_MARK = {Verdict.ACCEPTED: "✓", Verdict.REJECTED: "✗", Verdict.NOT_V
 _NOT_VERIFIED = {
     Failure.ATTACH_TARGET: "not verified: its attach target is not in this kernel",
     Failure.NOT_PERMITTED: "not verified: this kernel does not allow this program type here",
+    Failure.KERNEL_LACKS: "not verifiable here: this kernel lacks what the object plugs into",
 }
 
 
 def verdict_of(result: ProgramResult) -> Verdict:
     if result.accepted:
         return Verdict.ACCEPTED
-    if result.failure in _NOT_VERIFIED:
+    if result.failure in NOT_VERIFIABLE:
         return Verdict.NOT_VERIFIED
     return Verdict.REJECTED
+
+
+def _not_verified(result: ProgramResult) -> str:
+    """Why the program was not verified here, in a few words (the lens title)."""
+    if result.failure is Failure.KERNEL_LACKS:
+        text = "".join(m.text for m in result.libbpf_messages)
+        found = STRUCT_OPS_NOT_FOUND.search(text)
+        if found is not None:
+            return f"not verifiable here: this kernel has no struct {found.group(1)}"
+    return _NOT_VERIFIED.get(result.failure, "")
 
 
 def insn_counts(analysis: Analysis) -> dict[str, int]:
@@ -113,7 +125,7 @@ def program_lenses(
         delta = None
         if stats is not None and previous is not None and fn.name in previous:
             delta = stats.processed_insns - previous[fn.name]
-        reason = _NOT_VERIFIED.get(result.failure, "")
+        reason = _not_verified(result)
         title = lens_title(verdict, stats, delta, reason) + other_kernels(analysis, fn.name)
         lenses.append(ProgramLens(fn.name, fn.section, location, verdict, stats, delta, title))
     return lenses

@@ -39,6 +39,7 @@ from .targets.verdicts import KernelVerdict, judge, merge
 from .toolchain.clang import ToolchainError
 from .toolchain.compile import CompileOptions, CompileResult, compile_buffer
 from .verify.cache import verify_cached
+from .verify.externs import link_extern_findings, link_externs, link_reason
 from .verify.helper import MAX_JOBS, HelperError, VerifyRequest, verify_via_helper
 from .verify.loader import ObjectResult, ProgramResult, bpf_available
 from .verify.map_memory import MIB
@@ -69,6 +70,8 @@ class Analysis:
     model: ObjectModel | None = None
     verified: bool = False  # programs went through the kernel verifier
     not_verified_reason: str | None = None
+    # The reason is about this file (it needs linking, libbpf cannot open it), not the machine.
+    not_verified_file: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     # `const volatile` globals and the value each had during verification (hover/lens notes)
     rodata: tuple[RodataValue, ...] = ()
@@ -166,6 +169,13 @@ def analyse(
     if not settings.verify:
         why = "verification is turned off in the settings"
         return partial(tuple(findings), model=model, not_verified_reason=why)
+    needed = link_externs(result.obj, model.obj)
+    if needed:  # libbpf cannot open it alone: say what it needs, not libbpf's open error
+        findings.extend(link_extern_findings(path, model.decls, needed))
+        why = link_reason(needed)
+        return partial(
+            tuple(findings), model=model, not_verified_reason=why, not_verified_file=True
+        )
     ok, why = kernel_verification_available()
     if not ok and not settings.verify_helper:
         return partial(tuple(findings), model=model, not_verified_reason=why)
@@ -204,7 +214,9 @@ def analyse(
         programs=verdict.programs,
         kernels=kernels,
         model=model,
-        verified=True,
+        verified=_unopened(verdict) is None,  # else no program reached the kernel
+        not_verified_reason=_unopened(verdict),
+        not_verified_file=_unopened(verdict) is not None,
         rodata=rodata,
         verbose=VerboseLogs(
             result.obj,
@@ -228,7 +240,9 @@ def _judge_on_targets(
 ) -> tuple[list[Finding], tuple[KernelVerdict, ...]]:
     """Verify on every target kernel too; findings[kernel_from:] are the running kernel's."""
     release = os.uname().release
-    running = KernelVerdict(label_of(release), release, verdict.programs, running=True)
+    running = KernelVerdict(
+        label_of(release), release, verdict.programs, error=_unopened(verdict), running=True
+    )
     groups = [(running.label, findings[kernel_from:])]
     kernels = [running]
     unverified: list[Finding] = []
@@ -245,6 +259,15 @@ def _judge_on_targets(
             )
         )
     return findings[:kernel_from] + merge(groups) + unverified, tuple(kernels)
+
+
+def _unopened(verdict: ObjectResult) -> str | None:
+    """Why no program was verified: libbpf could not open the object, or it has none."""
+    if verdict.open_error is not None:
+        return "libbpf could not open the compiled object (see the error on line 1)"
+    if not verdict.programs:
+        return 'the object has no BPF programs (no function in a SEC("...") section)'
+    return None
 
 
 def _verify(

@@ -227,8 +227,9 @@ class KptrLanguageServer(LanguageServer):
         views = loop.create_task(self._update_views(uri, analysis))
         self._views_due[uri] = views
         await asyncio.shield(views)
-        self._refresh_inlay_hints()
-        if analysis.not_verified_reason and not self._told_not_verified:
+        if analysis.not_verified_reason and not (
+            analysis.not_verified_file or self._told_not_verified
+        ):
             self._told_not_verified = True
             self.window_show_message(
                 types.ShowMessageParams(

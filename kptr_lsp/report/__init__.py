@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Protocol
 
 from ..findings import Severity
-from ..verify.loader import Failure, ProgramResult
+from ..verify.loader import NOT_VERIFIABLE, Failure, ProgramResult
 
 if TYPE_CHECKING:
     from ..pipeline import Analysis
@@ -81,7 +81,7 @@ def verdict(p: ProgramResult) -> str:
     """One program's verdict in words, for the text and JSON reports."""
     if p.accepted:
         return "accepted"
-    if p.failure in (Failure.ATTACH_TARGET, Failure.NOT_PERMITTED):
+    if p.failure in NOT_VERIFIABLE:
         return "not verifiable here"
     if p.failure is Failure.MAP_TOO_LARGE:
         return "not loaded (a map is over the memory cap)"

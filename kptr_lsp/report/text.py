@@ -31,7 +31,8 @@ class TextWriter:
         elif analysis.kernels:
             for k in analysis.kernels:
                 verdicts = ", ".join(f"{p.name} {verdict(p)}" for p in k.programs)
-                self._print(f"{name}: [{k.label}] {verdicts or 'not verified: ' + str(k.error)}")
+                why = k.error or "no program was loaded"
+                self._print(f"{name}: [{k.label}] {verdicts or 'not verified: ' + why}")
         elif analysis.programs:
             verdicts = ", ".join(f"{p.name} {verdict(p)}" for p in analysis.programs)
             self._print(f"{name}: {len(analysis.programs)} program(s) verified: {verdicts}")

@@ -5,13 +5,22 @@ command-line depth) and set `const volatile` globals before load. Without the sa
 kernel refuses to create those maps (EINVAL) and no program of the object gets verified. We
 give such maps a small placeholder and write the workspace's rodata overrides, through the same
 libbpf calls a skeleton's user would make.
+
+One step is ours, not the project's: `weaken_externs` binds the kfunc externs this kernel
+lacks weak, so libbpf loads the programs that never call them instead of failing the whole
+object on the first one it cannot resolve (see verify/externs.py).
 """
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from kptr_lsp.verify.libbpf import Libbpf
 
@@ -130,3 +139,34 @@ def _patch(lib: Libbpf, m: int, patches: list[DataPatch]) -> None:
         if p.offset + len(p.data) <= len(data):
             data[p.offset : p.offset + len(p.data)] = p.data
     lib.set_map_initial_value(m, bytes(data))
+
+
+# Elf64_Sym: st_name (4 bytes), then st_info, whose high nibble is the binding.
+_ST_INFO_OFFSET = 4
+STB_GLOBAL = 1
+STB_WEAK = 2
+
+
+def weaken_externs(data: bytes, names: Collection[str]) -> bytes:
+    """The object `data` with its undefined global symbols named in `names` bound weak, as if
+    declared `__weak`: libbpf then resolves a missing one to nothing instead of failing the
+    object (it decides weakness by the ELF binding alone; BTF says `extern` either way).
+    Unparseable input comes back unchanged."""
+    if not names:
+        return data
+    out = bytearray(data)
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        symtab = elf.get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            return data
+        base, size = symtab["sh_offset"], symtab["sh_entsize"]
+        for index, sym in enumerate(symtab.iter_symbols()):
+            if sym["st_shndx"] != "SHN_UNDEF" or sym.name not in names:
+                continue
+            at = base + index * size + _ST_INFO_OFFSET
+            if out[at] >> 4 == STB_GLOBAL:
+                out[at] = (STB_WEAK << 4) | (out[at] & 0xF)
+    except (ELFError, LookupError, ValueError, TypeError, AttributeError):
+        return data
+    return bytes(out)

@@ -160,3 +160,11 @@ def test_jump_sequence_error_names_the_data_dependent_branch(too_complex: Analys
     # counter does not, and is not blamed for it.
     assert "tested a value the verifier did not know" in related[branch_line]
     assert "did not know" not in related[loop_line]
+
+
+def test_infinite_loop_error_names_the_loop(kernel: None) -> None:
+    path = CATALOGUE / "infinite_loop.bpf.c"
+    error = _error(_analysed("infinite_loop.bpf.c"))
+    assert "infinite loop detected at insn" in error.message
+    related = {r.location.line: r.message for r in error.related}
+    assert "the loop (line 17) the walk spent its budget in" in related[_row(path, "while (!stop)")]

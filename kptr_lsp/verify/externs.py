@@ -1,0 +1,313 @@
+"""Externs the running kernel cannot resolve, and what they mean for each program.
+
+Three cases, told apart by a general mechanism rather than by names:
+
+* A kfunc this kernel lacks. libbpf resolves every extern of the object before it loads any
+  program, so one missing kfunc fails them all with `extern (func ksym) 'X': not found in
+  kernel or module BTFs`. We load the object again with the missing kfuncs bound weak
+  (verify/setup.py: `weaken_externs`), which libbpf accepts, so the programs that never call
+  them get the kernel's real verdict, and the failure is attributed to the programs whose
+  loaded instructions (their own and the subprograms libbpf appends) call one.
+* A subsystem this kernel lacks: the object's struct_ops map plugs into a kernel type (e.g.
+  `struct sched_ext_ops`) that is not in the kernel's BTF. libbpf says so
+  (`struct_ops init_kern: struct X is not found in kernel BTF`) once the missing kfuncs no
+  longer stop it first. Nothing about the code can be verified in this kernel then.
+* Symbols only a linker provides: externs outside `.ksyms`/`.kconfig` (functions, maps or
+  variables defined in another object the project links with `bpftool gen object`). libbpf
+  cannot open such an object at all; read from the object itself, before any load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
+
+from ..btf.errors import BTFError, ObjectError
+from ..btf.types import Datasec, Func, Linkage, Var
+from ..elf.decls import Declarations, symbol_uses
+from ..elf.objfile import TEXT, Function, ObjectFile
+from ..findings import Finding, Location, Severity, Source
+from .layout import loaded_layout
+from .setup import weaken_externs
+
+if TYPE_CHECKING:
+    from .loader import LibbpfMessage, ObjectResult, ProgramResult
+    from .placement import ObjectContext
+
+# libbpf's words (unchanged from 1.0 to 1.6: bpf_object__resolve_ksym_func_btf_id).
+KFUNC_NOT_FOUND = re.compile(r"extern \(func ksym\) '([^']+)': not found in kernel or module BTFs")
+# bpf_map__init_kern_struct_ops / find_struct_ops_kern_types (1.0 to 1.6): the struct_ops
+# type itself, or its `bpf_struct_ops_<name>` value type.
+STRUCT_OPS_NOT_FOUND = re.compile(
+    r"struct_ops init_kern: struct (?:bpf_struct_ops_)?(\w+) is not found in kernel BTF"
+)
+# The DATASECs of externs that libbpf itself resolves (kernel symbols, kernel config).
+LIBBPF_EXTERN_SECTIONS = frozenset({".ksyms", ".kconfig"})
+# Each round weakens at least one more kfunc; an object has few.
+_MAX_ROUNDS = 64
+
+
+def missing_kfuncs(result: ObjectResult) -> dict[str, LibbpfMessage]:
+    """Kfunc externs libbpf could not find in this kernel → the warning that said so."""
+    found: dict[str, LibbpfMessage] = {}
+    for prog in result.programs:
+        for m in prog.libbpf_messages:
+            hit = KFUNC_NOT_FOUND.search(m.text) if m.level == "warn" else None
+            if hit is not None:
+                found.setdefault(hit.group(1), m)
+    return found
+
+
+def missing_struct_ops(result: ObjectResult) -> dict[str, str]:
+    """struct_ops types libbpf did not find in the kernel's BTF → its warning, verbatim."""
+    found: dict[str, str] = {}
+    for prog in result.programs:
+        for m in prog.libbpf_messages:
+            hit = STRUCT_OPS_NOT_FOUND.search(m.text) if m.level == "warn" else None
+            if hit is not None:
+                found.setdefault(hit.group(1), m.text.strip())
+    return found
+
+
+def struct_ops_maps(obj: ObjectFile) -> dict[str, list[str]]:
+    """struct_ops type name → the object's struct_ops map variables of that type."""
+    out: dict[str, list[str]] = {}
+    try:
+        spec = obj.btf_spec()
+    except BTFError:
+        return out
+    if spec is None:
+        return out
+    for t in spec:
+        if isinstance(t, Datasec) and t.name.startswith((".struct_ops", "struct_ops")):
+            for v in t.vars:
+                var = v.var
+                target = spec.resolve(var.type) if isinstance(var, Var) else None
+                if target is not None and target.name:
+                    out.setdefault(target.name, []).append(var.name)
+    return out
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def kernel_lacks_findings(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
+    """One Information per struct_ops type this kernel lacks, on the map that needs it: the
+    kernel lacks a subsystem, which says nothing about the code."""
+    lacking = missing_struct_ops(result)
+    if not lacking:
+        return []
+    kfuncs = sorted(missing_kfuncs(result))
+    maps = struct_ops_maps(ctx.obj)
+    programs = tuple(p.name for p in result.programs)
+    findings: list[Finding] = []
+    for type_name, said in lacking.items():
+        users = maps.get(type_name, [])
+        where = next(
+            (loc for m in users if (loc := ctx.decls.variables.get(m)) is not None),
+            Location(ctx.path, 1),
+        )
+        which = f"struct_ops map {_names(users)}" if users else "the object's struct_ops map"
+        lines = [
+            said.removeprefix("libbpf: "),
+            f"This kernel has no `struct {type_name}` in its BTF: the subsystem {which} plugs "
+            "into is not built into it.",
+        ]
+        if kfuncs:
+            lines.append(f"It has none of the kfuncs {_names(kfuncs)} either.")
+        lines.append(
+            "The programs were not verified: this kernel cannot load them whatever the code. "
+            "Verify them in a kernel that has it (a target kernel: the `kernels` setting, or "
+            "`kptr-lsp check --kernel`)."
+        )
+        findings.append(
+            Finding(
+                where,
+                Severity.INFORMATION,
+                Source.VERIFIER,
+                "\n".join(lines),
+                code="kernel-lacks",
+                programs=programs,
+            )
+        )
+    return findings
+
+
+def around_missing_kfuncs(
+    data: bytes, first: ObjectResult, again: Callable[[bytes, str | None], ObjectResult]
+) -> ObjectResult:
+    """`first` (the object's load as compiled) with the kfuncs this kernel lacks taken out of
+    the way. libbpf names one missing kfunc per load (it stops at the first) and resolves every
+    extern whichever programs load, so `again(weakened, program)` loads just one program until
+    libbpf names no new one, then `again(weakened, None)` loads them all with every missing
+    kfunc bound weak. Programs that call none of them keep that load's verdict; a caller keeps
+    libbpf's words about the kfuncs it calls."""
+    said = missing_kfuncs(first)
+    if not said or not first.programs:
+        return first
+    probe = first.programs[0].name
+    for _ in range(_MAX_ROUNDS):
+        found = again(weaken_externs(data, said), probe)
+        new = {k: v for k, v in missing_kfuncs(found).items() if k not in said}
+        if not new:
+            break
+        said.update(new)
+    result = again(weaken_externs(data, said), None)
+    if result.open_error is not None or not result.programs:
+        return first
+    calls = _calls(data, result.programs, said)
+    before = {p.name: p for p in first.programs}
+    out: list[ProgramResult] = []
+    for prog in result.programs:
+        mine = [said[name] for name in said if name in calls.get(prog.name, ())]
+        original = before.get(prog.name)
+        if not mine or original is None:
+            out.append(prog)
+        elif prog.object_wide:
+            # Something else stops the whole object too (e.g. a struct_ops type this kernel
+            # lacks): that is the verdict; the kfuncs it calls are part of the story.
+            out.append(
+                dataclasses.replace(prog, libbpf_messages=prog.libbpf_messages + tuple(mine))
+            )
+        else:
+            out.append(
+                dataclasses.replace(
+                    prog,
+                    accepted=False,
+                    failure=original.failure,
+                    errno=original.errno,
+                    log="",
+                    libbpf_messages=tuple(mine),
+                    object_wide=False,
+                )
+            )
+    return dataclasses.replace(result, programs=tuple(out))
+
+
+def _calls(
+    data: bytes, programs: tuple[ProgramResult, ...], names: Mapping[str, object]
+) -> dict[str, set[str]]:
+    """Program name → the externs among `names` that its loaded instructions reference: its own
+    section's relocations and those of the subprograms libbpf appended to it."""
+    try:
+        obj = ObjectFile.parse(data)
+    except ObjectError:
+        return {p.name: set(names) for p in programs}  # cannot tell: every program may
+    uses = {name: symbol_uses(data, name) for name in names}
+    out: dict[str, set[str]] = {}
+    for prog in programs:
+        fn = next((f for f in obj.programs if f.name == prog.name), None)
+        if fn is None:
+            out[prog.name] = set(names)
+            continue
+        placed: list[Function] = (
+            [p.function for p in loaded_layout(fn, obj.functions, prog.insns)]
+            if prog.insns
+            else [fn, *(f for f in obj.functions if f.section == TEXT)]  # no layout: assume all
+        )
+        out[prog.name] = {
+            name
+            for name, found in uses.items()
+            if any(
+                u.section == f.section and f.start <= u.insn_off < f.start + f.count
+                for u in found
+                for f in placed
+            )
+        }
+    return out
+
+
+@dataclass(frozen=True)
+class LinkExtern:
+    """An extern only another object can define: libbpf's loader never resolves it."""
+
+    name: str
+    kind: str  # "function", "map" or "variable"
+
+
+def link_externs(data: bytes, obj: ObjectFile) -> list[LinkExtern]:
+    """The object's undefined symbols that are not kernel symbols or kernel config: what
+    `bpftool gen object` (libbpf's static linker) must resolve from another object first."""
+    libbpf_resolves: set[str] = set()
+    maps: set[str] = set()
+    functions: set[str] = set()
+    try:
+        spec = obj.btf_spec()
+    except BTFError:
+        spec = None
+    if spec is not None:
+        for t in spec:
+            if isinstance(t, Func) and t.linkage is Linkage.EXTERN:
+                functions.add(t.name)
+            if not isinstance(t, Datasec):
+                continue
+            names = {v.var.name for v in t.vars}
+            if t.name in LIBBPF_EXTERN_SECTIONS:
+                libbpf_resolves |= names
+            elif t.name == ".maps":
+                maps |= names
+    found: list[LinkExtern] = []
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        symtab = elf.get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            return []
+        for sym in symtab.iter_symbols():
+            if sym["st_shndx"] != "SHN_UNDEF" or not sym.name:
+                continue
+            if sym["st_info"]["bind"] == "STB_LOCAL" or sym.name in libbpf_resolves:
+                continue
+            kind = (
+                "function"
+                if sym["st_info"]["type"] == "STT_FUNC" or sym.name in functions
+                else "map"
+                if sym.name in maps
+                else "variable"
+            )
+            if not any(e.name == sym.name for e in found):
+                found.append(LinkExtern(sym.name, kind))
+    except (ELFError, LookupError, ValueError, TypeError, AttributeError):
+        return found
+    return found
+
+
+def _described(e: LinkExtern) -> str:
+    return f"{'map ' if e.kind == 'map' else ''}`{e.name}`"
+
+
+def link_reason(needed: list[LinkExtern]) -> str:
+    """Why the object was not verified, in one line (the verdict's note)."""
+    return (
+        "it needs other BPF objects linked in first (`bpftool gen object`): unresolved "
+        f"externs {', '.join(_described(e) for e in needed)}"
+    )
+
+
+def link_extern_findings(path: str, decls: Declarations, needed: list[LinkExtern]) -> list[Finding]:
+    """One Information per extern another object must define, on its declaration."""
+    findings = []
+    others = ", ".join(_described(e) for e in needed)
+    for e in needed:
+        table = decls.functions if e.kind == "function" else decls.variables
+        findings.append(
+            Finding(
+                table.get(e.name) or Location(path, 1),
+                Severity.INFORMATION,
+                Source.VERIFIER,
+                f"extern {e.kind} `{e.name}` is not defined in this file: another BPF object "
+                "defines it, linked in first (`bpftool gen object out.bpf.o this.bpf.o "
+                "lib.bpf.o`). libbpf cannot load this object alone, so its programs were not "
+                f"verified. Unresolved here: {others}.",
+                code="needs-linking",
+            )
+        )
+    return sorted(findings, key=lambda f: f.location.line)

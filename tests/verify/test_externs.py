@@ -1,0 +1,160 @@
+"""Externs the running kernel cannot resolve, in the real kernel: a kfunc it lacks fails only
+the programs that call it, a subsystem it lacks (sched_ext) is an Information and no verdict,
+and an object that needs another linked in first says which externs."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
+
+from kptr_lsp.findings import Severity
+from kptr_lsp.lenses import Verdict, program_lenses, verdict_of
+from kptr_lsp.pipeline import analyse
+from kptr_lsp.report import FileReport, verdict
+from kptr_lsp.report.json_ import file_json
+from kptr_lsp.report.text import TextWriter
+from kptr_lsp.settings import Settings
+from kptr_lsp.verify.loader import Failure, verify_object
+from kptr_lsp.verify.setup import weaken_externs
+from tests.conftest import CompileFn
+from tests.expectations import read_expectations
+
+PROJECTS = Path(__file__).parent.parent / "programs" / "projects"
+ONE_CALLER = PROJECTS / "missing_kfunc_one_caller.bpf.c"
+SCX = PROJECTS / "scx_minimal" / "minimal.bpf.c"
+LINKED = PROJECTS / "linked" / "xdp_counter.bpf.c"
+LIBRARY = PROJECTS / "linked" / "counters_lib.bpf.c"
+KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+
+
+def _bindings(data: bytes) -> dict[str, str]:
+    symtab = ELFFile(io.BytesIO(data)).get_section_by_name(".symtab")
+    assert isinstance(symtab, SymbolTableSection)
+    return {s.name: s["st_info"]["bind"] for s in symtab.iter_symbols() if s.name}
+
+
+def _warnings(messages: object) -> str:
+    return "".join(m.text for m in messages if m.level == "warn")  # type: ignore[attr-defined]
+
+
+def test_weaken_rebinds_only_the_named_undefined_symbols(compile_bpf: CompileFn) -> None:
+    data = compile_bpf(ONE_CALLER)
+    before = _bindings(data)
+    assert before["bpf_nonexistent_kfunc"] == "STB_GLOBAL"
+    after = _bindings(weaken_externs(data, {"bpf_nonexistent_kfunc", "hold_new_task"}))
+    assert after["bpf_nonexistent_kfunc"] == "STB_WEAK"
+    assert after["hold_new_task"] == "STB_GLOBAL"  # defined here: never touched
+    assert after["bpf_task_release"] == "STB_GLOBAL"  # not named
+    assert weaken_externs(b"not an object", {"x"}) == b"not an object"
+
+
+def test_as_compiled_the_missing_kfunc_fails_the_whole_object(
+    compile_bpf: CompileFn, kernel: None
+) -> None:
+    """Why kptr-lsp weakens it: libbpf gives every program the same failure."""
+    result = verify_object(compile_bpf(ONE_CALLER), weaken=False)
+    assert all(p.failure is Failure.RELOCATION and p.object_wide for p in result.programs)
+
+
+def test_only_the_caller_of_a_missing_kfunc_fails(compile_bpf: CompileFn, kernel: None) -> None:
+    result = verify_object(compile_bpf(ONE_CALLER))
+    caller, other = result.programs
+    assert (caller.name, other.name) == ("hold_new_task", "log_new_task")
+    assert other.accepted and other.failure is Failure.NONE
+    assert "processed" in other.log  # the kernel's own verdict, with its statistics
+    assert not caller.accepted and caller.failure is Failure.RELOCATION
+    assert not caller.object_wide
+    assert (
+        "libbpf: extern (func ksym) 'bpf_nonexistent_kfunc': not found in kernel or module BTFs"
+        in _warnings(caller.libbpf_messages)
+    )
+
+
+def test_the_error_names_only_the_caller_on_its_call(kernel: None) -> None:
+    analysis = analyse(str(ONE_CALLER), ONE_CALLER.read_text(), Settings())
+    (error,) = [f for f in analysis.findings if f.severity is Severity.ERROR]
+    (expected,) = read_expectations(ONE_CALLER).expects
+    assert error.line == expected.line
+    assert error.programs == ("hold_new_task",)
+    assert error.message.startswith(
+        "extern (func ksym) 'bpf_nonexistent_kfunc': not found in kernel or module BTFs\n"
+    )
+    assert "log_new_task" not in error.message
+    verdicts = {p.name: verdict(p) for p in analysis.programs}
+    assert verdicts == {"hold_new_task": "rejected", "log_new_task": "accepted"}
+    titles = {lens.program: lens.title for lens in program_lenses(analysis)}
+    assert titles["log_new_task"].startswith("✓ ")
+    assert titles["hold_new_task"].startswith("✗ rejected")
+
+
+@pytest.fixture(scope="module")
+def no_sched_ext() -> None:
+    if not KERNEL_BTF.exists():
+        pytest.skip("no kernel BTF")
+    if b"\0sched_ext_ops\0" in KERNEL_BTF.read_bytes():
+        pytest.skip("this kernel has sched_ext: the scheduler would be verified")
+
+
+def test_a_kernel_without_sched_ext_gets_no_verdict_and_no_error(
+    kernel: None, no_sched_ext: None
+) -> None:
+    analysis = analyse(str(SCX), SCX.read_text(), Settings())
+    assert [f for f in analysis.findings if f.severity is Severity.ERROR] == []
+    (info,) = [f for f in analysis.findings if f.code == "kernel-lacks"]
+    (expected,) = read_expectations(SCX).expects
+    assert info.severity is Severity.INFORMATION and info.line == expected.line
+    first, why, kfuncs, _ = info.message.splitlines()
+    # libbpf's words, verbatim, then ours: what this kernel lacks.
+    assert first == "struct_ops init_kern: struct sched_ext_ops is not found in kernel BTF"
+    assert "no `struct sched_ext_ops` in its BTF" in why and "`minimal_ops`" in why
+    for name in ("scx_bpf_consume", "scx_bpf_create_dsq", "scx_bpf_dispatch"):
+        assert f"`{name}`" in kfuncs
+    assert set(info.programs) == {p.name for p in analysis.programs}
+    assert len(analysis.programs) == 4
+    for p in analysis.programs:
+        assert p.failure is Failure.KERNEL_LACKS
+        assert verdict(p) == "not verifiable here"
+        assert verdict_of(p) is Verdict.NOT_VERIFIED
+    titles = [lens.title for lens in program_lenses(analysis)]
+    assert titles == ["– not verifiable here: this kernel has no struct sched_ext_ops"] * 4
+
+
+def test_an_object_needing_a_linked_library_names_its_externs(kernel: None) -> None:
+    analysis = analyse(str(LINKED), LINKED.read_text(), Settings())
+    assert not analysis.rejected
+    expects = read_expectations(LINKED).expects
+    infos = [f for f in analysis.findings if f.code == "needs-linking"]
+    assert sorted(f.line for f in infos) == sorted(e.line for e in expects)
+    assert all(f.severity is Severity.INFORMATION for f in infos)
+    assert not analysis.verified and analysis.programs == ()
+    reason = analysis.not_verified_reason or ""
+    for name in ("shared_counts", "lib_debug_level", "lib_count", "lib_classify"):
+        assert f"`{name}`" in reason
+    report = file_json(FileReport(str(LINKED), analysis))
+    assert report["verified"] is False and report["not_verified_reason"] == reason
+    out = io.StringIO()
+    TextWriter(out, str(PROJECTS)).file(FileReport("xdp_counter.bpf.c", analysis))
+    assert "None" not in out.getvalue()
+    assert f"not verified by the kernel: {reason}" in out.getvalue()
+    lens = program_lenses(analysis)
+    assert [x.title for x in lens] == [f"– not verified: {reason}"]
+
+
+def test_linked_with_its_library_the_object_verifies(compile_bpf: CompileFn, kernel: None) -> None:
+    """What the Information claims: the externs are all the object lacks."""
+    with tempfile.TemporaryDirectory() as tmp:
+        objs = [Path(tmp) / "xdp_counter.bpf.o", Path(tmp) / "counters_lib.bpf.o"]
+        objs[0].write_bytes(compile_bpf(LINKED))
+        objs[1].write_bytes(compile_bpf(LIBRARY))
+        out = Path(tmp) / "linked.bpf.o"
+        subprocess.run(
+            ["bpftool", "gen", "object", str(out), *map(str, objs)], check=True, capture_output=True
+        )
+        result = verify_object(out.read_bytes())
+    assert [(p.name, p.accepted) for p in result.programs] == [("count_packets", True)]
