@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from kptr_lsp.verify.externs import STRUCT_OPS_NOT_FOUND, around_missing_kfuncs
 from kptr_lsp.verify.libbpf import (
     BPF_PROG_TYPE_SOCKET_FILTER,
     LIBBPF_DEBUG,
@@ -34,8 +33,14 @@ from kptr_lsp.verify.libbpf import (
 )
 from kptr_lsp.verify.map_memory import MapOverCap, MapSize, map_size, over_cap
 from kptr_lsp.verify.setup import DataPatch, Placeholder, prepare
+from kptr_lsp.verify.slots import without_program_slots
 
 MIN_LOG_SIZE = 128  # the kernel refuses smaller verifier log buffers (EINVAL)
+# include/uapi/linux/bpf.h log_level bits (BPF_LOG_MASK is all four)
+BPF_LOG_LEVEL1 = 1
+BPF_LOG_LEVEL2 = 2
+BPF_LOG_STATS = 4
+BPF_LOG_FIXED = 8  # 6.4+: keep the log's start when it overflows instead of rotating
 DEFAULT_LOG_SIZE = 1 << 20
 MAX_LOG_SIZE = 64 << 20
 LOG_GROWTH = 4
@@ -54,8 +59,6 @@ class Failure(enum.Enum):
     NOT_PERMITTED = "not_permitted"  # refused for reasons outside the code (type unsupported, ...)
     OPEN = "open"  # libbpf could not open or parse the object
     MAP_TOO_LARGE = "map_too_large"  # a map is over the memory cap: we did not create it
-    # The kernel lacks the subsystem a struct_ops map plugs into (no such type in its BTF).
-    KERNEL_LACKS = "kernel_lacks"
     OTHER = "other"
 
 
@@ -65,10 +68,6 @@ class LibbpfMessage:
 
     level: Level
     text: str
-
-
-# Failures that say a program cannot be verified in this kernel, not that its code is wrong.
-NOT_VERIFIABLE = frozenset({Failure.ATTACH_TARGET, Failure.NOT_PERMITTED, Failure.KERNEL_LACKS})
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,13 @@ class ProgramResult:
     # loading any program, so every program of the object reports the same failure.
     object_wide: bool = False
     oversized_maps: tuple[MapOverCap, ...] = ()  # why, for Failure.MAP_TOO_LARGE
+    # The verifier's log was longer than its buffer (`log_size` bytes, the last one tried): a
+    # rotating kernel (6.4+) kept its end, an older one (or BPF_LOG_FIXED) its start. Then
+    # `verdict_log` is the log of a second load at BPF_LOG_STATS alone: the kernel's messages
+    # and statistics without the instruction trace, and its errno is the one in `errno`.
+    log_cut: bool = False
+    log_size: int = 0
+    verdict_log: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,11 +150,7 @@ class _Capture:
 
 
 # --- classification ---------------------------------------------------------------------------
-# Evidence from libbpf 1.4.6 (the current libbpf, verify/libbpf.py) and 1.1.2 on Linux 6.18:
-# tests/verify/test_loader.py has a real program per class, tests/verify/test_current_libbpf.py
-# checks that the current libbpf still prints every text below. 1.4's new refusals of the code
-# before the kernel sees it ("cannot find exception callback", "exception callback %s must be a
-# global non-hidden function") are OTHER: libbpf's own words, on the program.
+# Evidence from libbpf 1.1.2 on Linux 6.18 (see tests/verify/test_loader.py for each case).
 
 _ENOTSUPP = 524  # kernel-internal errno that leaks to user space for unsupported features
 _REACHED_KERNEL = re.compile(r"prog '([^']*)': BPF program load failed")
@@ -160,6 +162,7 @@ _RELOCATION_HINTS = (
     "failed to resolve CO-RE relocation",
     "relo #",
     "failed to relocate",
+    "failed to resolve externs",
     "failed to find BTF for extern",
     "failed to find valid kernel BTF",
 )
@@ -182,8 +185,6 @@ def _classify(
     reached = any(m.group(1) == prog_name for m in _REACHED_KERNEL.finditer(text))
     if not reached and _MAP_FAILED.search(text):
         return Failure.MAP_CREATE, True
-    if not reached and STRUCT_OPS_NOT_FOUND.search(text):
-        return Failure.KERNEL_LACKS, True
     if not reached and any(h in text for h in _ATTACH_HINTS):
         return Failure.ATTACH_TARGET, False
     if any(mark in log for mark in _POISON_MARKS):
@@ -230,37 +231,59 @@ def _load_one(
     patches: tuple[DataPatch, ...] = (),
 ) -> ProgramResult:
     start = time.monotonic()
-    while True:
+    verdict: tuple[_Attempt, list[LibbpfMessage]] | None = None
+
+    def load(level: int, size: int) -> tuple[_Attempt, list[LibbpfMessage]]:
         with _Capture() as cap:
-            got = _attempt(
-                lib, data, obj_name, target.name, log_level, log_size, map_memory_cap, patches
-            )
-        full = got.err == errno_mod.ENOSPC or len(got.log) >= log_size - 1
-        if got.opened and full and log_size < MAX_LOG_SIZE and not _gave_up(got.log):
-            # The kernel fails the load with ENOSPC when the log did not fit, even for a good
-            # program, and libbpf does not retry with a caller's buffer: grow and verify again.
-            log_size = min(log_size * LOG_GROWTH, MAX_LOG_SIZE)
-            continue
-        break
+            got = _attempt(lib, data, obj_name, target.name, level, size, map_memory_cap, patches)
+        return got, cap.messages
+
+    while True:
+        got, messages = load(log_level, log_size)
+        cut = got.opened and (got.err == errno_mod.ENOSPC or len(got.log) >= log_size - 1)
+        if not cut or _gave_up(got.log):
+            # Not cut, or a rotating kernel (6.4+) kept the end, where the verdict is: a limit
+            # the whole walk hit, whose log no buffer holds.
+            break
+        if not _has_end(got.log) and verdict is None:
+            # The kernel kept the log's head (before 6.4, or BPF_LOG_FIXED): ask for its verdict.
+            verdict = load(_verdict_level(log_level), DEFAULT_LOG_SIZE)
+            if _gave_up(verdict[0].log):
+                break
+        if log_size >= MAX_LOG_SIZE:
+            break
+        # The kernel fails the load with ENOSPC when the log did not fit, even for a good
+        # program, and libbpf does not retry with a caller's buffer: grow and verify again.
+        log_size = min(log_size * LOG_GROWTH, MAX_LOG_SIZE)
+    if cut and verdict is None:
+        # ENOSPC stands in for the kernel's own answer: a load logging only the verdict and
+        # statistics (no instruction trace: small and fast) gives that answer, and its words.
+        verdict = load(_verdict_level(log_level), DEFAULT_LOG_SIZE)
+    err = got.err
+    if cut and verdict is not None and verdict[0].opened:
+        err, messages = verdict[0].err, verdict[1]
     log = got.log.decode(errors="replace")
     if got.oversized:
         failure, wide = Failure.MAP_TOO_LARGE, True
     elif got.opened:
-        failure, wide = _classify(target.name, got.err, log, cap.messages)
+        failure, wide = _classify(target.name, err, log, messages)
     else:
         failure, wide = Failure.OPEN, True
     return ProgramResult(
         name=target.name,
         section=target.section,
-        accepted=got.err == 0,
+        accepted=err == 0,
         failure=failure,
-        errno=got.err,
+        errno=err,
         log=log,
-        libbpf_messages=tuple(cap.messages),
+        libbpf_messages=tuple(messages),
         insns=got.insns,
         duration_s=time.monotonic() - start,
         object_wide=wide,
         oversized_maps=got.oversized,
+        log_cut=cut,
+        log_size=log_size,
+        verdict_log=verdict[0].log.decode(errors="replace") if cut and verdict else "",
     )
 
 
@@ -400,6 +423,20 @@ def _gave_up(log: bytes) -> bool:
     return _GAVE_UP.search(log[-4096:]) is not None
 
 
+_STATS_LINE = re.compile(rb"(?:^|\n)processed \d+ insns")
+
+
+def _has_end(log: bytes) -> bool:
+    """The log ends with the verifier's statistics: its end was kept."""
+    return _STATS_LINE.search(log[-4096:]) is not None
+
+
+def _verdict_level(log_level: int) -> int:
+    """A log level for the verdict only: BPF_LOG_STATS without LEVEL1/2, so the kernel prints
+    its messages (every verbose() call) and statistics but no instruction or state lines."""
+    return (log_level & ~(BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_FIXED)) | BPF_LOG_STATS
+
+
 def _map_sizes(lib: Libbpf, obj: int) -> list[MapSize]:
     cpus = lib.possible_cpus()
     return [
@@ -444,7 +481,6 @@ def verify_object(
     on_program: Callable[[ProgramResult], None] | None = None,
     debug_messages: bool = True,
     together: bool = True,
-    weaken: bool = True,
 ) -> ObjectResult:
     """Verify each program of the object `data` in the running kernel; keep nothing loaded.
 
@@ -455,12 +491,12 @@ def verify_object(
     placeholders (`ObjectResult.placeholders`); `patches` are written into global data first.
     `on_program` hears of each program as it finishes; `debug_messages=False` drops libbpf's
     debug-level messages unformatted. `together` first loads the programs from one open object
-    per job (see `_load_together`); False loads each alone from the start. `weaken` loads the
-    object again with the kfuncs this kernel lacks bound weak, so only their callers fail
-    (verify/externs.py); False: the object as compiled, once.
+    per job (see `_load_together`); False loads each alone from the start.
     """
     lib = _binding()
     log_size = max(log_size, MIN_LOG_SIZE)
+    # Prog-array slots naming other programs cannot be filled when programs load one by one.
+    data = without_program_slots(data)
     buf = ctypes.create_string_buffer(data, len(data))
     targets, open_error, placeholders = _list_programs(lib, buf, name)
     if open_error is not None:
@@ -509,26 +545,7 @@ def verify_object(
         done.update((r.name, r) for r in map(run, alone))
     results = tuple(done[t.name] for t in targets)
     btf_rejected, btf_log = _btf_outcome(results)
-    whole = ObjectResult(results, btf_rejected, btf_log, open_error=None, placeholders=placeholders)
-    if not weaken:
-        return whole
-
-    def again(weakened: bytes, only: str | None) -> ObjectResult:
-        return verify_object(
-            weakened,
-            log_level=log_level,
-            programs=[t.name for t in targets] if only is None else [only],
-            jobs=jobs,
-            name=name,
-            log_size=log_size,
-            map_memory_cap=map_memory_cap,
-            patches=patches,
-            debug_messages=debug_messages,
-            together=together,
-            weaken=False,
-        )
-
-    return around_missing_kfuncs(data, whole, again)
+    return ObjectResult(results, btf_rejected, btf_log, open_error=None, placeholders=placeholders)
 
 
 def _btf_outcome(results: Iterable[ProgramResult]) -> tuple[bool, str]:

@@ -128,11 +128,14 @@ _NOT_ERROR = re.compile(
     r"|propagating .*"
     r"|Live regs before insn:"
     r"|\(\d+\) (frame \d+ insn|live stack update).*"
-    r"|arg#\d+ reference type\('.*'\) size cannot be determined: -?\d+"
     r"|verification time \d+ usec"
     r"|stack depth [\d+]*"
     r"|processed \d+ insns.*"
 )
+# btf_prepare_func_args' note on a pointer argument it cannot size. Before the walk (a program's
+# own `void *ctx`) it is a warning; after a call it is the reason the call's arguments failed
+# (then `Caller passes invalid args into func#N` follows), so it is part of the error.
+_ARG_SIZE_NOTE = re.compile(r"arg#\d+ reference type\('.*'\) size cannot be determined: -?\d+")
 _LIVENESS_ROW = re.compile(r"\s+\d+: [.0-9]+ \(")
 # Headers after which the kernel dumps whole frames as indented register lines.
 _FRAME_DUMP_HEADER = re.compile(r"(caller|callee|returning from callee):|to caller at \d+:")
@@ -244,6 +247,7 @@ def _error_lines(body: list[str], start: int, stats_at: int) -> list[str]:
         if (
             in_frame_dump
             or _NOT_ERROR.fullmatch(stripped)
+            or (start == 0 and _ARG_SIZE_NOTE.fullmatch(stripped))
             or _SAFE.fullmatch(stripped)
             or _FROM.fullmatch(stripped)
             or _INSN.fullmatch(stripped)
@@ -358,3 +362,16 @@ def source_of(log: VerifierLog, insn: int) -> SourceNote | None:
             break
         best = note
     return best
+
+
+def verdict_error(text: str) -> str | None:
+    """The kernel's messages in a log taken at BPF_LOG_STATS alone (no instruction trace):
+    every line before the statistics, verbatim; None when there are none."""
+    lines: list[str] = []
+    for line in _body(text):
+        stripped = line.strip()
+        if _STATS.match(stripped):
+            break
+        if stripped and not _NOT_ERROR.fullmatch(stripped):  # time, stack depth
+            lines.append(line.rstrip())
+    return "\n".join(lines) or None

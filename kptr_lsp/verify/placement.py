@@ -18,10 +18,10 @@ from ..elf.objfile import Function, ObjectFile
 from ..explanations import explain
 from ..findings import Finding, Location, Related, Severity, Source
 from .cost import budget_spent, gave_up, line_costs
-from .externs import KFUNC_NOT_FOUND, kernel_lacks_findings
 from .layout import Placement, loaded_layout, locate
 from .loader import Failure, ObjectResult, ProgramResult
-from .log import SourceNote, VerifierLog, parse_log, source_of
+from .log import SourceNote, VerifierLog, parse_log, source_of, verdict_error
+from .map_memory import MIB
 from .setup import Placeholder
 
 
@@ -110,15 +110,24 @@ def program_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]
         return []
     if result.failure is Failure.VERIFIER:
         return _verifier_findings(ctx, result)
-    if result.failure is Failure.KERNEL_LACKS:
-        return []  # the object's finding says it, once (externs.kernel_lacks_findings)
     return [_with_explanation(f) for f in _load_findings(ctx, result)]
 
 
 def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
     log = parse_log(result.log)
+    if result.log_cut and log.stats is None:
+        # The kernel kept the log's start: its last line is cut mid-way, not an error, and
+        # the instruction it names is not where the walk ended.
+        log = dataclasses.replace(log, error=None, failing_insn=None, mentioned_insns=())
     loc = _Locator(ctx, result, log)
-    error = log.error or _libbpf_reason(result) or f"rejected with errno {result.errno}"
+    # A log that lost its end (kept head) has no error: the verdict-only load has the words.
+    verdict = parse_log(result.verdict_log) if result.verdict_log else None
+    error = (
+        log.error
+        or verdict_error(result.verdict_log)
+        or _libbpf_reason(result)
+        or f"rejected with errno {result.errno}"
+    )
     label = _program_label(result)
     related: list[Related] = []
     primary: Location | None = None
@@ -138,7 +147,11 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
         insn = log.failing_insn
         primary = loc.from_insn(insn) if insn is not None else None
         where = f" at instruction {insn}" if insn is not None else ""
-        message = f"{error}\nThe verifier rejected {label}{where}.{_complexity(log)}"
+        stats_from = verdict if log.stats is None and verdict is not None else log
+        message = (
+            f"{error}\nThe verifier rejected {label}{where}."
+            f"{_complexity(stats_from, error)}{_cut_note(result, log)}"
+        )
         if gave_up(log.error):  # where the walk spent its budget (verify/cost.py)
             spent = budget_spent(line_costs(result.log), error)
             related += [Related(loc.from_note(SourceNote(0, "", f, n)), w) for (f, n), w in spent]
@@ -212,10 +225,27 @@ def _with_explanation(f: Finding) -> Finding:
     return dataclasses.replace(f, explanation=explained.text(), explanation_id=explained.entry.id)
 
 
-def _complexity(log: VerifierLog) -> str:
+def _cut_note(result: ProgramResult, log: VerifierLog) -> str:
+    """Says that the verifier's log did not fit its buffer, and what was kept."""
+    if not result.log_cut:
+        return ""
+    size = f"{result.log_size / MIB:g} MiB" if result.log_size else "its"
+    if log.stats is not None:
+        return (
+            f"\nThe verifier's log was longer than its {size} buffer; the kernel kept the "
+            "end, with this error and the statistics."
+        )
+    return (
+        f"\nThe verifier's log was longer than its {size} buffer and this kernel keeps only "
+        "the start, so the line where the walk ended is not known; the kernel's words above "
+        "come from a second load that logged only its verdict."
+    )
+
+
+def _complexity(log: VerifierLog, error: str) -> str:
     """The statistics, when the verifier gave up on the program's size rather than a bug."""
     st = log.stats
-    if st is None or not (st.processed_insns > st.insn_limit or "too complex" in (log.error or "")):
+    if st is None or not (st.processed_insns > st.insn_limit or "too complex" in error):
         return ""
     return (
         f"\nIt gave up after processing {st.processed_insns} instructions (limit "
@@ -271,8 +301,6 @@ def _load_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
         )
         code = "map-create"
     elif result.failure is Failure.RELOCATION:
-        if not result.object_wide and KFUNC_NOT_FOUND.search(reason):
-            return _missing_kfunc_findings(ctx, result, loc)
         m = _EXTERN_NAME.search(reason)
         place = _extern_use(ctx, result, m.group(1)) if m else None
         message = f"{reason}\nlibbpf could not prepare {label} for this kernel."
@@ -303,32 +331,6 @@ def _load_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
             programs=(result.name,),
         )
     ]
-
-
-def _missing_kfunc_findings(
-    ctx: ObjectContext, result: ProgramResult, loc: _Locator
-) -> list[Finding]:
-    """A program that calls kfuncs this kernel lacks: libbpf's words for each, on the call.
-    (verify/externs.py verified the programs that do not call them.)"""
-    found = []
-    for text in _warnings(result):
-        m = KFUNC_NOT_FOUND.search(text)
-        if m is None:
-            continue
-        found.append(
-            Finding(
-                _extern_use(ctx, result, m.group(1)) or loc.declaration(),
-                Severity.ERROR,
-                Source.VERIFIER,
-                f"{text.removeprefix('libbpf: ')}\nlibbpf could not prepare "
-                f"{_program_label(result)} for this kernel: loaded as compiled, it fails the "
-                "whole object on this call. The programs that do not call it were verified "
-                "without it.",
-                code="relocation",
-                programs=(result.name,),
-            )
-        )
-    return found
 
 
 def _extern_use(ctx: ObjectContext, result: ProgramResult, symbol: str) -> Location | None:
@@ -369,43 +371,75 @@ def object_findings(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
         findings.append(_btf_rejected(ctx, result))
     findings.extend(_maps_without_btf(ctx, result))
     findings.extend(placeholder_findings(ctx, result))
-    findings.extend(kernel_lacks_findings(ctx, result))
     for prog in result.programs:
         findings.extend(program_findings(ctx, prog))
     return merge_shared(findings)
 
 
 def merge_shared(findings: Iterable[Finding]) -> list[Finding]:
-    """One finding per (place, kernel text), listing every program that hit it."""
-    merged: dict[tuple[Location, str, Severity], Finding] = {}
-    order: list[tuple[Location, str, Severity]] = []
+    """One finding per (place, first line of the kernel's text, severity), naming every
+    program that hit it. Programs whose whole text is the same share one block; a program
+    whose text differs after the first line keeps its own block, every line of it."""
+    groups: dict[tuple[Location, str, Severity], list[list[Finding]]] = {}
     for f in findings:
         key = (f.location, f.message.split("\n", 1)[0], f.severity)
-        prev = merged.get(key)
-        if prev is None:
-            merged[key] = f
-            order.append(key)
-            continue
-        programs = prev.programs + tuple(p for p in f.programs if p not in prev.programs)
-        first = prev.message.split("\n", 1)[0]
-        message = (
-            f"{first}\nThe verifier rejected programs {', '.join(repr(p) for p in programs)} here."
-            if f.source is Source.VERIFIER and f.severity is Severity.ERROR
-            else prev.message
-        )
-        related = prev.related + tuple(r for r in f.related if r not in prev.related)
-        merged[key] = Finding(
-            prev.location,
-            prev.severity,
-            prev.source,
-            message,
-            prev.code,
-            related,
-            prev.explanation,
-            programs,
-            prev.explanation_id,
-        )
-    return [merged[k] for k in order]
+        blocks = groups.setdefault(key, [])
+        same = next((b for b in blocks if _quoted(b[0]) == _quoted(f)), None)
+        if same is None:
+            blocks.append([f])
+        else:
+            same.append(f)
+    return [_merged(blocks) for blocks in groups.values()]
+
+
+# How placement names a program in its own sentences (_program_label).
+_LABEL = re.compile(r"program '([^']*)' \(SEC\(\"[^\"]*\"\)\)")
+
+
+def _quoted(f: Finding) -> str:
+    """The kernel's or libbpf's verbatim text at the head of a finding: the lines before our
+    first sentence naming the program (all of it when no sentence names one)."""
+    lines = f.message.split("\n")
+    for i, line in enumerate(lines):
+        if i > 0 and any(f"program '{p}'" in line for p in f.programs):
+            return "\n".join(lines[:i])
+    return f.message
+
+
+def _block(same: list[Finding]) -> str:
+    """One text and the programs that got it."""
+    first = same[0]
+    if len(same) == 1:
+        return first.message
+    programs = _programs(same)
+    names = ", ".join(repr(p) for p in programs)
+    quoted = _quoted(first)
+    if first.code == "verifier":
+        return f"{quoted}\nThe verifier rejected programs {names} here."
+    # Our sentence, naming them all instead of the first one.
+    ours = first.message[len(quoted) :]
+    return quoted + _LABEL.sub(f"programs {names}", ours, count=1)
+
+
+def _programs(found: Iterable[Finding]) -> tuple[str, ...]:
+    out: list[str] = []
+    for f in found:
+        out += [p for p in f.programs if p not in out]
+    return tuple(out)
+
+
+def _merged(blocks: list[list[Finding]]) -> Finding:
+    everyone = [f for block in blocks for f in block]
+    first = everyone[0]
+    related: list[Related] = []
+    for f in everyone:
+        related += [r for r in f.related if r not in related]
+    return dataclasses.replace(
+        first,
+        message="\n\n".join(_block(block) for block in blocks),
+        related=tuple(related),
+        programs=_programs(everyone),
+    )
 
 
 def sorted_findings(findings: Sequence[Finding]) -> list[Finding]:

@@ -55,7 +55,7 @@ async def _hints(client: LanguageClient, path: Path, lines: list[str]) -> list[t
     async def ask() -> list[types.InlayHint]:
         while (hints := await client.text_document_inlay_hint_async(params)) is None:
             await asyncio.sleep(0.1)
-        return hints
+        return list(hints)
 
     return await asyncio.wait_for(ask(), TIMEOUT_S)
 

@@ -1,0 +1,118 @@
+"""The kernel's whole message reaches the user: every line of a multi-line error, each
+program's own text when several fail on one line, and the verdict of a walk whose log no
+buffer holds. Real programs (tests/programs), real clang, the running kernel's verifier."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from kptr_lsp.findings import Finding, Location, Severity, Source
+from kptr_lsp.pipeline import Analysis, analyse
+from kptr_lsp.settings import Settings
+from kptr_lsp.verify.loader import BPF_LOG_FIXED, BPF_LOG_LEVEL1, BPF_LOG_STATS
+from kptr_lsp.verify.placement import merge_shared
+from tests.expectations import read_expectations
+
+PROGRAMS = Path(__file__).parent.parent / "programs"
+TWO_LOCKS = PROGRAMS / "rejected" / "list_wrong_lock_two_programs.bpf.c"
+VOID_ARG = PROGRAMS / "rejected" / "global_func_void_arg.bpf.c"
+TOO_LARGE = PROGRAMS / "catalogue" / "too_large.bpf.c"
+
+
+def _analyse(path: Path, **settings: object) -> Analysis:
+    return analyse(str(path), path.read_text(), Settings(**settings))  # type: ignore[arg-type]
+
+
+def _errors(analysis: Analysis) -> list[Finding]:
+    return [f for f in analysis.findings if f.severity is Severity.ERROR]
+
+
+def _expect_line(path: Path) -> int:
+    return read_expectations(path).expects[0].line
+
+
+def test_each_program_keeps_its_own_lines_on_a_shared_line(kernel: None) -> None:
+    analysis = _analyse(TWO_LOCKS)
+    (error,) = _errors(analysis)
+    assert error.line == _expect_line(TWO_LOCKS)
+    assert set(error.programs) == {"rx_enqueue", "tx_enqueue"}
+    logs = {p.name: p.log for p in analysis.programs}
+    blocks = error.message.split("\n\n")
+    assert len(blocks) == 2
+    for block, name, off in zip(blocks, ("rx_enqueue", "tx_enqueue"), (0, 16), strict=True):
+        kernel_text = (
+            "held lock and object are not in the same allocation\n"
+            f"bpf_spin_lock at off={off} must be held for bpf_list_head"
+        )
+        assert kernel_text in logs[name]  # what each program's own load said
+        assert block.startswith(kernel_text + "\n")
+        assert f"program '{name}'" in block
+
+
+def _finding(message: str, program: str) -> Finding:
+    loc = Location("/p.bpf.c", 7, 3)
+    return Finding(loc, Severity.ERROR, Source.VERIFIER, message, "verifier", programs=(program,))
+
+
+def test_identical_texts_merge_into_one_block() -> None:
+    text = "R0 invalid mem access 'map_value_or_null'"
+    merged = merge_shared(
+        [
+            _finding(
+                f"{text}\nThe verifier rejected program 'a' (SEC(\"xdp\")) at instruction 7.", "a"
+            ),
+            _finding(
+                f"{text}\nThe verifier rejected program 'b' (SEC(\"tc\")) at instruction 9.", "b"
+            ),
+            _finding(
+                f"{text}\nextra\nThe verifier rejected program 'c' (SEC(\"tc\")) at instruction 9.",
+                "c",
+            ),
+        ]
+    )
+    (only,) = merged
+    assert only.programs == ("a", "b", "c")
+    assert only.message == (
+        f"{text}\nThe verifier rejected programs 'a', 'b' here.\n\n"
+        f"{text}\nextra\nThe verifier rejected program 'c' (SEC(\"tc\")) at instruction 9."
+    )
+
+
+def test_the_reason_line_before_caller_passes_invalid_args_is_kept(kernel: None) -> None:
+    (error,) = _errors(_analyse(VOID_ARG))
+    assert error.line == _expect_line(VOID_ARG)
+    assert error.message.startswith(
+        "arg#0 reference type('UNKNOWN ') size cannot be determined: -22\n"
+        "Caller passes invalid args into func#1 ('hash_payload')\n"
+    )
+
+
+VERDICT = "BPF program is too large. Processed 1000001 insn"
+
+
+@pytest.mark.parametrize(
+    "level",
+    [BPF_LOG_LEVEL1 | BPF_LOG_STATS, BPF_LOG_LEVEL1 | BPF_LOG_STATS | BPF_LOG_FIXED],
+    ids=["rotating-log", "log-keeps-its-start"],
+)
+def test_a_log_no_buffer_holds_still_gives_the_kernels_verdict(kernel: None, level: int) -> None:
+    """A million instructions walked at level 1 is a log of ~60 MiB. This kernel keeps its
+    end (6.4+); with BPF_LOG_FIXED it keeps the start, as kernels before 6.4 always do."""
+    analysis = _analyse(TOO_LARGE, verifier_log_level=level)
+    (program,) = analysis.programs
+    assert program.log_cut and not program.accepted
+    assert program.errno == errno.E2BIG  # the kernel's answer, not the log's ENOSPC
+    assert VERDICT in program.verdict_log
+    (error,) = _errors(analysis)
+    assert error.message.startswith(VERDICT + "\n")
+    assert "No space left on device" not in error.message
+    assert "It gave up after processing 1000001 instructions" in error.message
+    if level & BPF_LOG_FIXED:
+        assert "keeps only the start" in error.message
+        assert error.line == analysis.model.decls.functions["count_a_lot"].line  # type: ignore[union-attr]
+    else:
+        assert "kept the end" in error.message
+        assert error.line == _expect_line(TOO_LARGE)  # where the walk ended
