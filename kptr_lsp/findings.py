@@ -43,6 +43,20 @@ class Related:
 
 
 @dataclass(frozen=True)
+class PathEvent:
+    """One step of a verifier's causal path: where, what happened (update, acquired, released,
+    branch, spilled, invalidated, context), and the kernel's words for it."""
+
+    location: Location
+    label: str
+    text: str
+
+    def related(self) -> Related:
+        """The step as related information on its source line."""
+        return Related(self.location, f"{self.label}: {self.text}")
+
+
+@dataclass(frozen=True)
 class Finding:
     location: Location
     severity: Severity
@@ -54,6 +68,14 @@ class Finding:
     programs: tuple[str, ...] = field(default=())
     # The catalogue entry (kptr_lsp/data/explanations.toml) the explanation comes from.
     explanation_id: str | None = None
+    # The kernel's own explanation of a rejection (7.3+: `Verification failed: <category>:
+    # <problem>`, Reason, Causal path, Suggestion); None and () when it printed none. The
+    # causal path is also in `related`, the reason and suggestion also in `explanation`.
+    category: str | None = None
+    problem: str | None = None
+    reason: str | None = None
+    causal_path: tuple[PathEvent, ...] = ()
+    suggestion: str | None = None
 
     @property
     def file(self) -> str:

@@ -26,6 +26,21 @@ def finding_json(f: Finding) -> dict[str, object]:
             {"file": r.location.file, "line": r.location.line, "message": r.message}
             for r in f.related
         ],
+        # The kernel's own explanation block (7.3+); null / [] when it printed none.
+        "category": f.category,
+        "problem": f.problem,
+        "reason": f.reason,
+        "causal_path": [
+            {
+                "file": e.location.file,
+                "line": e.location.line,
+                "column": e.location.col,
+                "label": e.label,
+                "text": e.text,
+            }
+            for e in f.causal_path
+        ],
+        "suggestion": f.suggestion,
     }
 
 

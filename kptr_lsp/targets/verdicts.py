@@ -13,10 +13,16 @@ from dataclasses import dataclass
 
 from kptr_lsp.btf.spec import Spec
 from kptr_lsp.checks import Culprit, culprits, run_checks
-from kptr_lsp.findings import Finding, Location, Severity, Source
+from kptr_lsp.findings import Finding, Location, Related, Severity, Source
 from kptr_lsp.settings import TargetKernel
 from kptr_lsp.targets.kernels import TargetError, ready
 from kptr_lsp.targets.vm import VMError
+from kptr_lsp.verify.kernel_block import (
+    block_explanation,
+    headline_of,
+    shared_explanation,
+    shared_message,
+)
 from kptr_lsp.verify.loader import ProgramResult
 from kptr_lsp.verify.placement import ObjectContext, object_findings
 
@@ -74,26 +80,84 @@ def judge(
 
 
 def _key(f: Finding) -> tuple[object, ...]:
-    return (f.location, f.severity, f.source, f.code, f.message)
+    # A kernel's own explanation block (7.3+) is extra text, not a different verdict: kernels
+    # that reject the same program on the same line with the same classic words agree.
+    return (f.location, f.severity, f.source, f.code, shared_message(f))
 
 
 def merge(groups: Sequence[tuple[str, Sequence[Finding]]]) -> list[Finding]:
     """Findings of several kernels, (label, findings) each, as one list naming the kernels."""
     labels = [label for label, _ in groups]
-    seen: dict[tuple[object, ...], tuple[Finding, list[str]]] = {}
+    seen: dict[tuple[object, ...], list[tuple[str, Finding]]] = {}
     for label, findings in groups:
         for f in findings:
-            entry = seen.setdefault(_key(f), (f, []))
-            if label not in entry[1]:
-                entry[1].append(label)
+            entry = seen.setdefault(_key(f), [])
+            if all(label != by for by, _ in entry):
+                entry.append((label, f))
     out: list[Finding] = []
-    for f, by in seen.values():
-        if f.code == TARGET_NOT_VERIFIED:
-            out.append(f)  # already names its kernel
+    for entry in seen.values():
+        first = entry[0][1]
+        if first.code == TARGET_NOT_VERIFIED:
+            out.append(first)  # already names its kernel
             continue
-        message = f"[{', '.join(by)}] {f.message}"
+        by = [label for label, _ in entry]
+        merged = _with_blocks(entry) if any(f.category for _, f in entry) else first
+        message = f"[{', '.join(by)}] {merged.message}"
         others = [label for label in labels if label not in by]
         if others:
             message += f"\nNot reported by {', '.join(others)}."
-        out.append(dataclasses.replace(f, message=message))
+        out.append(dataclasses.replace(merged, message=message))
     return out
+
+
+def _block_of(f: Finding) -> tuple[object, ...]:
+    return (
+        f.category,
+        f.problem,
+        f.reason,
+        f.suggestion,
+        [(e.label, e.text) for e in f.causal_path],
+    )
+
+
+def _with_blocks(entry: Sequence[tuple[str, Finding]]) -> Finding:
+    """One finding of kernels that agree, some of which explained it in their own block:
+    the shared words once, each kernel's block text attributed to it (unless all said the
+    same), its causal path as related information."""
+    with_block = [(label, f) for label, f in entry if f.category]
+    label0, first = with_block[0]
+    unanimous = len(with_block) == len(entry) and all(
+        _block_of(f) == _block_of(first) for _, f in with_block
+    )
+    speakers = [(label0, first)] if unanimous else with_block
+
+    def tag(label: str, text: str) -> str:
+        return text if unanimous else f"[{label}] {text}"
+
+    lines = first.message.split("\n")
+    headline = headline_of(first)
+    at = next((i for i, line in enumerate(lines) if i > 0 and line == headline), len(lines))
+    said = [tag(label, headline_of(f) or "") for label, f in speakers]
+    message = "\n".join([*lines[:at], *dict.fromkeys(said), *lines[at + 1 :]])
+
+    ours = next((e for _, f in entry if (e := shared_explanation(f)) is not None), None)
+    own = [
+        "\n".join(
+            tag(label, part) for part in block_explanation(f.reason, f.suggestion).split("\n")
+        )
+        for label, f in speakers
+    ]
+    explanation = "\n\n".join(t for t in (*dict.fromkeys(own), ours) if t) or None
+
+    path_related = {e.related() for _, f in entry for e in f.causal_path}
+    related = [r for _, f in entry for r in f.related if r not in path_related]
+    for label, f in speakers:
+        for event in f.causal_path:
+            r = event.related()
+            related.append(r if unanimous else Related(r.location, tag(label, r.message)))
+    return dataclasses.replace(
+        first,
+        message=message,
+        explanation=explanation,
+        related=tuple(dict.fromkeys(related)),
+    )

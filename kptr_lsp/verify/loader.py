@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
+from kptr_lsp.verify.externs import STRUCT_OPS_NOT_FOUND, around_missing_kfuncs
 from kptr_lsp.verify.libbpf import (
     BPF_PROG_TYPE_SOCKET_FILTER,
     LIBBPF_DEBUG,
@@ -59,6 +60,8 @@ class Failure(enum.Enum):
     NOT_PERMITTED = "not_permitted"  # refused for reasons outside the code (type unsupported, ...)
     OPEN = "open"  # libbpf could not open or parse the object
     MAP_TOO_LARGE = "map_too_large"  # a map is over the memory cap: we did not create it
+    # The kernel lacks the subsystem a struct_ops map plugs into (no such type in its BTF).
+    KERNEL_LACKS = "kernel_lacks"
     OTHER = "other"
 
 
@@ -68,6 +71,10 @@ class LibbpfMessage:
 
     level: Level
     text: str
+
+
+# Failures that say a program cannot be verified in this kernel, not that its code is wrong.
+NOT_VERIFIABLE = frozenset({Failure.ATTACH_TARGET, Failure.NOT_PERMITTED, Failure.KERNEL_LACKS})
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,11 @@ class _Capture:
 
 
 # --- classification ---------------------------------------------------------------------------
-# Evidence from libbpf 1.1.2 on Linux 6.18 (see tests/verify/test_loader.py for each case).
+# Evidence from libbpf 1.4.6 (the current libbpf, verify/libbpf.py) and 1.1.2 on Linux 6.18:
+# tests/verify/test_loader.py has a real program per class, tests/verify/test_current_libbpf.py
+# checks that the current libbpf still prints every text below. 1.4's new refusals of the code
+# before the kernel sees it ("cannot find exception callback", "exception callback %s must be a
+# global non-hidden function") are OTHER: libbpf's own words, on the program.
 
 _ENOTSUPP = 524  # kernel-internal errno that leaks to user space for unsupported features
 _REACHED_KERNEL = re.compile(r"prog '([^']*)': BPF program load failed")
@@ -162,7 +173,6 @@ _RELOCATION_HINTS = (
     "failed to resolve CO-RE relocation",
     "relo #",
     "failed to relocate",
-    "failed to resolve externs",
     "failed to find BTF for extern",
     "failed to find valid kernel BTF",
 )
@@ -185,6 +195,8 @@ def _classify(
     reached = any(m.group(1) == prog_name for m in _REACHED_KERNEL.finditer(text))
     if not reached and _MAP_FAILED.search(text):
         return Failure.MAP_CREATE, True
+    if not reached and STRUCT_OPS_NOT_FOUND.search(text):
+        return Failure.KERNEL_LACKS, True
     if not reached and any(h in text for h in _ATTACH_HINTS):
         return Failure.ATTACH_TARGET, False
     if any(mark in log for mark in _POISON_MARKS):
@@ -481,6 +493,7 @@ def verify_object(
     on_program: Callable[[ProgramResult], None] | None = None,
     debug_messages: bool = True,
     together: bool = True,
+    weaken: bool = True,
 ) -> ObjectResult:
     """Verify each program of the object `data` in the running kernel; keep nothing loaded.
 
@@ -491,7 +504,9 @@ def verify_object(
     placeholders (`ObjectResult.placeholders`); `patches` are written into global data first.
     `on_program` hears of each program as it finishes; `debug_messages=False` drops libbpf's
     debug-level messages unformatted. `together` first loads the programs from one open object
-    per job (see `_load_together`); False loads each alone from the start.
+    per job (see `_load_together`); False loads each alone from the start. `weaken` loads the
+    object again with the kfuncs this kernel lacks bound weak, so only their callers fail
+    (verify/externs.py); False: the object as compiled, once.
     """
     lib = _binding()
     log_size = max(log_size, MIN_LOG_SIZE)
@@ -545,7 +560,26 @@ def verify_object(
         done.update((r.name, r) for r in map(run, alone))
     results = tuple(done[t.name] for t in targets)
     btf_rejected, btf_log = _btf_outcome(results)
-    return ObjectResult(results, btf_rejected, btf_log, open_error=None, placeholders=placeholders)
+    whole = ObjectResult(results, btf_rejected, btf_log, open_error=None, placeholders=placeholders)
+    if not weaken:
+        return whole
+
+    def again(weakened: bytes, only: str | None) -> ObjectResult:
+        return verify_object(
+            weakened,
+            log_level=log_level,
+            programs=[t.name for t in targets] if only is None else [only],
+            jobs=jobs,
+            name=name,
+            log_size=log_size,
+            map_memory_cap=map_memory_cap,
+            patches=patches,
+            debug_messages=debug_messages,
+            together=together,
+            weaken=False,
+        )
+
+    return around_missing_kfuncs(data, whole, again)
 
 
 def _btf_outcome(results: Iterable[ProgramResult]) -> tuple[bool, str]:

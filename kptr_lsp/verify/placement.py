@@ -18,6 +18,7 @@ from ..elf.objfile import Function, ObjectFile
 from ..explanations import explain
 from ..findings import Finding, Location, Related, Severity, Source
 from .cost import budget_spent, gave_up, line_costs
+from .externs import KFUNC_NOT_FOUND, kernel_lacks_findings
 from .layout import Placement, loaded_layout, locate
 from .loader import Failure, ObjectResult, ProgramResult
 from .log import SourceNote, VerifierLog, parse_log, source_of, verdict_error
@@ -110,6 +111,8 @@ def program_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]
         return []
     if result.failure is Failure.VERIFIER:
         return _verifier_findings(ctx, result)
+    if result.failure is Failure.KERNEL_LACKS:
+        return []  # the object's finding says it, once (externs.kernel_lacks_findings)
     return [_with_explanation(f) for f in _load_findings(ctx, result)]
 
 
@@ -301,6 +304,8 @@ def _load_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
         )
         code = "map-create"
     elif result.failure is Failure.RELOCATION:
+        if not result.object_wide and KFUNC_NOT_FOUND.search(reason):
+            return _missing_kfunc_findings(ctx, result, loc)
         m = _EXTERN_NAME.search(reason)
         place = _extern_use(ctx, result, m.group(1)) if m else None
         message = f"{reason}\nlibbpf could not prepare {label} for this kernel."
@@ -331,6 +336,32 @@ def _load_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
             programs=(result.name,),
         )
     ]
+
+
+def _missing_kfunc_findings(
+    ctx: ObjectContext, result: ProgramResult, loc: _Locator
+) -> list[Finding]:
+    """A program that calls kfuncs this kernel lacks: libbpf's words for each, on the call.
+    (verify/externs.py verified the programs that do not call them.)"""
+    found = []
+    for text in _warnings(result):
+        m = KFUNC_NOT_FOUND.search(text)
+        if m is None:
+            continue
+        found.append(
+            Finding(
+                _extern_use(ctx, result, m.group(1)) or loc.declaration(),
+                Severity.ERROR,
+                Source.VERIFIER,
+                f"{text.removeprefix('libbpf: ')}\nlibbpf could not prepare "
+                f"{_program_label(result)} for this kernel: loaded as compiled, it fails the "
+                "whole object on this call. The programs that do not call it were verified "
+                "without it.",
+                code="relocation",
+                programs=(result.name,),
+            )
+        )
+    return found
 
 
 def _extern_use(ctx: ObjectContext, result: ProgramResult, symbol: str) -> Location | None:
@@ -371,6 +402,7 @@ def object_findings(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
         findings.append(_btf_rejected(ctx, result))
     findings.extend(_maps_without_btf(ctx, result))
     findings.extend(placeholder_findings(ctx, result))
+    findings.extend(kernel_lacks_findings(ctx, result))
     for prog in result.programs:
         findings.extend(program_findings(ctx, prog))
     return merge_shared(findings)
