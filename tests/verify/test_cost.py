@@ -12,7 +12,7 @@ import pytest
 from kptr_lsp.findings import Finding
 from kptr_lsp.pipeline import Analysis, analyse
 from kptr_lsp.settings import Settings
-from kptr_lsp.verify.cost import ProgramCost, line_costs, line_deltas
+from kptr_lsp.verify.cost import ProgramCost, budget_spent, line_costs, line_deltas
 from kptr_lsp.verify.loader import verify_object
 from kptr_lsp.verify.log import parse_log
 from kptr_lsp.verify.verbose import VerboseLogs
@@ -94,6 +94,32 @@ def test_change_per_line_follows_the_line_across_an_edit(
     # The lookup before the loop did not change its cost.
     ret = next(c for c in after.lines if "lookup_elem" in edited.splitlines()[c.line - 1])
     assert deltas[(ret.file, ret.line)] == 0
+
+
+# Recorded logs (tests/fixtures/logs, captured from Linux 6.18 by capture.py there): the
+# counting itself, without a kernel.
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "logs"
+
+
+@pytest.mark.parametrize("name", ["accepted_level2", "ringbuf_leak_level2"])
+def test_recorded_level2_logs_add_up(name: str) -> None:
+    text = (FIXTURES / f"{name}.log").read_text()
+    cost = line_costs(text)
+    stats = parse_log(text).stats
+    assert stats is not None and cost.processed == stats.processed_insns
+    assert cost.complete and sum(c.insns for c in cost.lines) == stats.processed_insns
+
+
+def test_recorded_cut_log_is_a_sample_of_the_end_of_the_walk() -> None:
+    # A 64 KiB buffer of the jump-limit program: the kernel kept the end.
+    text = (FIXTURES / "too_complex.log").read_text()
+    cost = line_costs(text)
+    assert cost.processed == 114696 and not cost.complete and 0 < cost.counted < 114696
+    src = (FIXTURES / "too_complex.bpf.c").read_text().splitlines()
+    branch = next(i for i, t in enumerate(src, 1) if "bpf_get_prandom_u32" in t)
+    spent = dict(budget_spent(cost, "The sequence of 8193 jumps is too complex."))
+    assert "did not know" in spent[("too_complex.bpf.c", branch)]
+    assert any("the loop" in words for words in spent.values())
 
 
 # --- walks that hit a verifier limit --------------------------------------------------------
