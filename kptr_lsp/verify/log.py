@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .kernel_block import KernelBlock, split_block
+
 
 @dataclass(frozen=True)
 class SourceNote:
@@ -75,6 +77,8 @@ class VerifierLog:
     all_unreleased: tuple[Unreleased, ...] = ()
     # Position in `insns` that each note precedes, parallel to `notes` (for source_of).
     note_positions: tuple[int, ...] = field(default=(), repr=False)
+    # 7.3+: the kernel's own `Verification failed:` block, cut out of `error` (kernel_block.py).
+    kernel_block: KernelBlock | None = None
 
     @property
     def truncated(self) -> bool:
@@ -130,6 +134,8 @@ _NOT_ERROR = re.compile(
     r"|\(\d+\) (frame \d+ insn|live stack update).*"
     r"|verification time \d+ usec"
     r"|stack depth [\d+]*"
+    r"|stack depth max \d+"  # 7.3's BPF_LOG_STATS: the deepest stack, then one line per subprog
+    r"|subprog \d+ \(.*\) \w+ insns_self \d+ insns_total \d+ stack \d+"
     r"|processed \d+ insns.*"
 )
 # btf_prepare_func_args' note on a pointer argument it cannot size. Before the walk (a program's
@@ -317,6 +323,7 @@ def parse_log(text: str) -> VerifierLog:
     # The error: what the kernel said after the last instruction it printed.
     start = b.last_insn_line + 1
     err_lines = _error_lines(body, start, stats_at)
+    err_lines, kernel_block = split_block(err_lines)  # the classic lines stay the error
     error = "\n".join(err_lines) if err_lines else None
     failing = b.insns[-1].insn if error is not None and b.insns else None
 
@@ -345,6 +352,7 @@ def parse_log(text: str) -> VerifierLog:
         mentioned_insns=tuple(mentioned),
         all_unreleased=leaks,
         note_positions=tuple(b.note_positions),
+        kernel_block=kernel_block,
     )
 
 

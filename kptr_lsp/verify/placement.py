@@ -19,6 +19,7 @@ from ..explanations import explain
 from ..findings import Finding, Location, Related, Severity, Source
 from .cost import budget_spent, gave_up, line_costs
 from .externs import KFUNC_NOT_FOUND, kernel_lacks_findings
+from .kernel_block import with_kernel_block
 from .layout import Placement, loaded_layout, locate
 from .loader import Failure, ObjectResult, ProgramResult
 from .log import SourceNote, VerifierLog, parse_log, source_of, verdict_error
@@ -174,7 +175,7 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
         explanation = _path_text(path, ctx.path)
     else:
         explanation = explained.text()
-    return [
+    found = [
         Finding(
             location=primary,
             severity=Severity.ERROR,
@@ -187,6 +188,12 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
             explanation_id=explained.entry.id if explained else None,
         )
     ]
+
+    def at_line(file: str, line: int) -> Location:
+        return loc.from_note(SourceNote(0, "", file, line))
+
+    # 7.3+: the kernel's own explanation block, parsed (kernel_block.py).
+    return [with_kernel_block(f, log.kernel_block, error, at_line, loc.from_insn) for f in found]
 
 
 PATH_STEPS = 5  # source lines of the failing path shown for a message we cannot explain
