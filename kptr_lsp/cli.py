@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 
@@ -14,10 +15,11 @@ from .report import FORMATS, Exit
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .pipeline import analyse
+    from .batch import ProgressLine, check_all, default_jobs, summarise
     from .report import FileReport, exit_status, writer
     from .report.stats import budget_exit, stats_writer
     from .settings import Settings, TargetKernel
+    from .sources import collect
 
     settings = Settings(
         kernels=tuple(TargetKernel.parse(k) for k in args.kernel or ()),
@@ -26,9 +28,14 @@ def _check(args: argparse.Namespace) -> int:
         include_dirs=tuple(args.include or ()),
         kernel_btf=args.kernel_btf,
         verify=not args.no_verify,
-        jobs=args.jobs,
+        jobs=args.jobs or default_jobs(),
     )
     cwd = os.getcwd()
+    started = time.perf_counter()
+    inputs = collect(args.files, cwd)
+    for problem in inputs.problems:
+        print(problem, file=sys.stderr)
+    unreadable = bool(inputs.problems)
     try:  # --stats / --compare print the verifier's statistics instead (report/stats.py)
         stats = stats_writer(
             sys.stdout, cwd, args.format, stats=args.stats, compare=args.compare,
@@ -39,24 +46,33 @@ def _check(args: argparse.Namespace) -> int:
         return int(Exit.USAGE)
     out = stats or writer(args.format, sys.stdout, cwd)
     reports: list[FileReport] = []
-    unreadable = False
-    for name in args.files:
-        path = os.path.abspath(name)
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
-        except OSError as exc:
-            print(f"{name}: error: cannot read: {exc.strerror}", file=sys.stderr)
-            unreadable = True
-            continue
-        report = FileReport(name, analyse(path, text, settings, workspace_root=cwd))
+    progress = ProgressLine(sys.stderr)
+    for source, analysis in check_all(
+        inputs.sources, settings, jobs=settings.jobs, progress=progress
+    ):
+        report = FileReport(source.name, analysis)
         reports.append(report)
-        out.file(report)
-    out.close()
+        with progress.paused():
+            out.file(report)
+    with progress.paused():
+        out.close()
+    summary = summarise(
+        (r.analysis for r in reports),
+        skipped=len(inputs.skipped),
+        seconds=time.perf_counter() - started,
+    )
+    print(f"kptr-lsp: {summary.line()}", file=sys.stderr)
     status: Exit = exit_status(reports, unreadable=unreadable)
     if stats is not None:
         status = max(status, budget_exit(stats, args.max_growth, sys.stderr))
     return int(status)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return number
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -107,7 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "finding, 2 usage or environment error (unreadable file, no clang, no kernel BTF), "
         "3 kptr-lsp itself crashed.",
     )
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE|DIR|compile_commands.json",
+        help="a BPF C file; a directory (every BPF source below it; user-space C is skipped); "
+        "a compile_commands.json (every BPF entry, with its flags)",
+    )
     check.add_argument(
         "--format",
         choices=(*FORMATS, "csv"),
@@ -147,7 +169,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also verify in this kernel, booted in a VM: a Debian kernel package name "
         "(linux-image-6.1.0-56-amd64) or a path to a bzImage/vmlinuz (repeatable)",
     )
-    check.add_argument("-j", "--jobs", type=int, default=2, help="programs verified at once")
+    check.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        default=None,
+        help="files analysed at once, and programs of a file verified at once "
+        "(default: the number of cores)",
+    )
     sub.add_parser(
         "verify-helper",
         help="privileged helper: load objects sent on stdin into the verifier (never attach)",

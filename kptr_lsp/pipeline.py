@@ -94,6 +94,7 @@ def compile_options(settings: Settings, workspace_root: str | None) -> CompileOp
         timeout_s=settings.compile_timeout_s,
         workspace_root=workspace_root,
         use_compile_commands=settings.use_compile_commands,
+        compile_commands=settings.compile_commands,
         use_pch=settings.precompiled_header,
     )
 

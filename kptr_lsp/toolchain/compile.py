@@ -43,6 +43,7 @@ class CompileOptions:
     timeout_s: float = 30.0
     workspace_root: str | None = None
     use_compile_commands: bool = True
+    compile_commands: str | None = None  # this compile_commands.json, not the nearest one
     use_pch: bool = True  # precompile the vmlinux.h include block (see toolchain/pch.py)
 
 
@@ -123,7 +124,7 @@ def build_command(path: str, text: str, options: CompileOptions, clang: Clang) -
     file_dir = os.path.dirname(path)
     project: tuple[str, ...] = ()
     if options.use_compile_commands:
-        project = compdb.flags_for(path, options.workspace_root) or ()
+        project = compdb.flags_for(path, options.workspace_root, options.compile_commands) or ()
     user_dirs = [os.path.abspath(d) for d in options.include_dirs]
     vendored = vendored_libbpf(
         path, text, options, has_compdb_entry=_has_compdb_entry(path, options)
@@ -301,7 +302,8 @@ def compile_buffer(
     vendored = vendored_libbpf(
         path, text, options, has_compdb_entry=_has_compdb_entry(path, options)
     )
-    dropped = compdb.dropped_finding(path, options.workspace_root)  # untrusted workspace flags
+    # flags of an untrusted workspace
+    dropped = compdb.dropped_finding(path, options.workspace_root, options.compile_commands)
     if dropped is not None and options.use_compile_commands:
         findings = (*findings, dropped)
     return CompileResult(obj, findings, cmd, duration, headers, vendored)
@@ -310,5 +312,5 @@ def compile_buffer(
 def _has_compdb_entry(path: str, options: CompileOptions) -> bool:
     # An entry decides the include path even when it adds no flags of its own.
     return options.use_compile_commands and (
-        compdb.flags_for(path, options.workspace_root) is not None
+        compdb.flags_for(path, options.workspace_root, options.compile_commands) is not None
     )

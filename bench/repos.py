@@ -1,0 +1,173 @@
+"""Whole-tree check: how `kptr-lsp check DIR -j N` grows with files, next to the by-hand loop.
+
+    .venv/bin/python bench/repos.py [--files 5 10 20] [--rounds 2]
+
+For each size a tree is generated in a temporary directory (removed afterwards) the way bcc's
+libbpf-tools lays one out: per tool a `tool.bpf.c` in one of the styles of
+tests/programs/projects/ (runtime-sized maps, rodata options, missing attach targets, many
+programs), its user-space `tool.c` (skipped by check: not BPF) and a shared header. Each BPF
+file differs (a `const volatile` variant), so no cache serves one file for another.
+
+Measured in one run, alternating so that machine noise hits all alike, each a fresh process:
+- by hand: per BPF file, serially, `clang -target bpf -g -O2 -c` and `bpftool prog loadall`
+  (the pins removed afterwards, untimed);
+- `kptr-lsp check DIR -j 1` and `-j 2`.
+One untimed check per tree first builds its precompiled header (as the first CI run of a
+configuration does). Figures are printed; nothing is asserted. Needs bpf() (root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from real_projects import PROJECTS, STYLES, variant  # noqa: E402
+
+from kptr_lsp.pipeline import kernel_verification_available  # noqa: E402
+from kptr_lsp.toolchain.clang import find_clang  # noqa: E402
+from kptr_lsp.toolchain.vmlinux import ensure_vmlinux_h  # noqa: E402
+
+KPTR_LSP = ROOT / ".venv" / "bin" / "kptr-lsp"
+_SUMMARY = re.compile(r"^kptr-lsp: (\d+) files?, (\d+) programs?: (.*)$", re.MULTILINE)
+
+USER_SPACE = """\
+// SPDX-License-Identifier: GPL-2.0
+/* {name}: the tool's user-space half (libbpf skeleton), built for the host, not for BPF. */
+#include <argp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include "{name}.h"
+#include "{name}.skel.h"
+
+static volatile sig_atomic_t exiting;
+
+static void sig_int(int signo)
+{{
+\texiting = 1;
+}}
+
+int main(int argc, char **argv)
+{{
+\tstruct {name}_bpf *obj = {name}_bpf__open_and_load();
+
+\tif (!obj)
+\t\treturn 1;
+\tsignal(SIGINT, sig_int);
+\twhile (!exiting)
+\t\tsleep(1);
+\t{name}_bpf__destroy(obj);
+\treturn 0;
+}}
+"""
+
+
+def make_tree(root: Path, files: int, salt: int) -> list[Path]:
+    """`files` tools in one directory, libbpf-tools style; returns the BPF sources."""
+    root.mkdir(parents=True)
+    sources: list[Path] = []
+    for n in range(files):
+        style = STYLES[n % len(STYLES)]
+        name = f"{style}{n:02d}"
+        bpf = root / f"{name}.bpf.c"
+        bpf.write_text(variant((PROJECTS / f"{style}.bpf.c").read_text(), salt * 1000 + n))
+        (root / f"{name}.c").write_text(USER_SPACE.format(name=name))
+        (root / f"{name}.h").write_text(f"#pragma once\n#define {name.upper()}_MAX 128\n")
+        sources.append(bpf)
+    return sources
+
+
+def by_hand(sources: list[Path], clang: str, vmlinux_dir: str, pin: str) -> float:
+    bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
+    total = 0.0
+    for source in sources:
+        obj = source.with_suffix(".o")
+        start = time.perf_counter()
+        flags = ["-target", "bpf", "-g", "-O2", "-D__TARGET_ARCH_x86", f"-I{vmlinux_dir}"]
+        subprocess.run([clang, *flags, "-c", str(source), "-o", str(obj)], check=True)
+        # A tool with a rejected program fails here, as it would by hand: the time still counts.
+        subprocess.run(
+            [bpftool, "prog", "loadall", str(obj), pin],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        total += time.perf_counter() - start
+        shutil.rmtree(pin, ignore_errors=True)  # untimed; the programs go with the pins
+        obj.unlink()
+    return total
+
+
+def check(tree: Path, jobs: int) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [str(KPTR_LSP), "check", "-j", str(jobs), str(tree)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    took = time.perf_counter() - start
+    found = _SUMMARY.search(proc.stderr)
+    if proc.returncode not in (0, 1) or found is None:
+        raise SystemExit(f"kptr-lsp check failed ({proc.returncode}):\n{proc.stderr}")
+    return took, found.group(0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, nargs="+", default=[5, 10, 20])
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    ok, why = kernel_verification_available()
+    if not ok:
+        print(f"bpf() is refused ({why}): run as root", file=sys.stderr)
+        return 2
+    clang = find_clang(None).path
+    vmlinux_dir = ensure_vmlinux_h()
+    load = os.getloadavg()
+    print(
+        f"kptr-lsp whole-tree check · {os.cpu_count()} CPUs · load average "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} · {args.rounds} rounds, median"
+    )
+    with tempfile.TemporaryDirectory(prefix="kptr-bench-repos-") as tmp:
+        pin = f"/sys/fs/bpf/kptr-bench-repos-{os.getpid()}"  # on bpffs: bpftool mounts one else
+        print(f"\n{'BPF files':>9}  {'by hand':>8}  {'-j 1':>15}  {'-j 2':>15}  summary")
+        for files in args.files:
+            tree = Path(tmp) / f"tree{files}"
+            sources = make_tree(tree, files, files)
+            check(tree, 2)  # untimed: builds the tree's precompiled header
+            hand: list[float] = []
+            one: list[float] = []
+            two: list[float] = []
+            summary = ""
+            for _ in range(args.rounds):
+                hand.append(by_hand(sources, clang, vmlinux_dir, pin))
+                one.append(check(tree, 1)[0])
+                took, summary = check(tree, 2)
+                two.append(took)
+            h, j1, j2 = (statistics.median(x) for x in (hand, one, two))
+            print(
+                f"{files:>9}  {h:7.2f}s  {j1:6.2f}s ({j1 / h:4.2f}×)  {j2:6.2f}s ({j2 / h:4.2f}×)"
+                f"  {summary.removeprefix('kptr-lsp: ').split(' · ')[0]}"
+            )
+        load = os.getloadavg()
+        print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""`kptr-lsp check DIR|compile_commands.json -j N`: a whole repository, as CI checks one.
+
+The repository is tests/programs/projects/tool_tree/ (libbpf-tools style: per tool a BPF side,
+its user-space half and a shared header, in subdirectories), copied into a temporary directory.
+Everything runs through the real CLI: real clang, the running kernel's verifier.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kptr_lsp.sources import collect
+from tests.expectations import read_expectations
+
+ROOT = Path(__file__).parent.parent
+TOOL_TREE = ROOT / "tests" / "programs" / "projects" / "tool_tree"
+BPF_FILES = [
+    "tool_tree/net/tc_mark.c",  # BPF by its contents (SEC, vmlinux.h), named the iproute2 way
+    "tool_tree/trace/fsslower.bpf.c",
+    "tool_tree/trace/opensnoop.bpf.c",
+    "tool_tree/xdpfw/xdpfw.bpf.c",
+]
+USER_SPACE = [
+    "tool_tree/net/tc_mark_user.c",
+    "tool_tree/trace/opensnoop.c",
+    "tool_tree/xdpfw/xdpfw.c",
+]
+_SUMMARY = re.compile(
+    r"^kptr-lsp: (?P<files>\d+) files?, (?P<programs>\d+) programs?: (?P<accepted>\d+) accepted, "
+    r"(?P<rejected>\d+) rejected, (?P<not_verifiable>\d+) not verifiable here(?P<rest>.*)$",
+    re.MULTILINE,
+)
+_VERDICTS = re.compile(r"^(\S+): \d+ program\(s\) verified: (.*)$", re.MULTILINE)
+
+
+def check(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kptr_lsp", "check", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def summary(proc: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    found = _SUMMARY.search(proc.stderr)
+    assert found is not None, proc.stderr
+    return {k: int(v) for k, v in found.groupdict().items() if k != "rest"}
+
+
+def verdict_counts(stdout: str) -> dict[str, int]:
+    """Programs per verdict, from the text report's `file: N program(s) verified: …` lines."""
+    counts = {"accepted": 0, "rejected": 0, "not_verifiable": 0}
+    for _, verdicts in _VERDICTS.findall(stdout):
+        for verdict in verdicts.split(", "):
+            word = verdict.split(" ", 1)[1]
+            counts["not_verifiable" if word == "not verifiable here" else word] += 1
+    return counts
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tool tree in a fresh directory, plus what a checkout also holds: a hidden
+    directory with a stale copy of a tool (never checked) and a README."""
+    work = tmp_path_factory.mktemp("repo")
+    shutil.copytree(TOOL_TREE, work / "tool_tree")
+    stale = work / "tool_tree" / ".output" / "stale.bpf.c"
+    stale.parent.mkdir()
+    stale.write_text("#include <bpf/bpf_helpers.h>\nint broken(void) { return undeclared; }\n")
+    (work / "tool_tree" / "README.md").write_text("# tools\n")
+    return work
+
+
+@pytest.fixture(scope="module")
+def per_file(repo: Path, kernel: None) -> dict[str, subprocess.CompletedProcess[str]]:
+    """`kptr-lsp check FILE`, one process per BPF file, as a by-hand loop would run it."""
+    return {name: check(repo, "-j", "1", name) for name in BPF_FILES}
+
+
+@pytest.fixture(scope="module")
+def tree_run(repo: Path, kernel: None) -> subprocess.CompletedProcess[str]:
+    return check(repo, "-j", "2", "tool_tree")
+
+
+def test_sources_of_a_tree_are_the_bpf_files_only(repo: Path) -> None:
+    inputs = collect(["tool_tree"], str(repo))
+    assert [s.name for s in inputs.sources] == BPF_FILES
+    assert inputs.skipped == USER_SPACE
+    assert inputs.problems == []
+
+
+def test_tree_check_reports_every_bpf_file_as_its_own_check_does(
+    tree_run: subprocess.CompletedProcess[str],
+    per_file: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    # Rejected programs in the tree: exit status 1, as for files.
+    assert tree_run.returncode == 1, tree_run.stderr
+    assert "Traceback" not in tree_run.stderr
+    # Each file's report is what checking that file alone prints, in the tree's sorted order.
+    assert tree_run.stdout == "".join(per_file[name].stdout for name in BPF_FILES)
+    for name in BPF_FILES:
+        assert f"{name}: " in tree_run.stdout
+    for name in [*USER_SPACE, "stale.bpf.c", "README.md"]:
+        assert name not in tree_run.stdout
+    # The real rejections land on their lines, the user-space halves were never compiled.
+    for name in ("tool_tree/net/tc_mark.c",):
+        (expect,) = read_expectations(TOOL_TREE / name.removeprefix("tool_tree/")).expects
+        assert f"{name}:{expect.line}:" in tree_run.stdout
+        assert expect.text in tree_run.stdout
+
+
+def test_tree_summary_counts_what_the_per_file_checks_found(
+    tree_run: subprocess.CompletedProcess[str],
+    per_file: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    counts = summary(tree_run)
+    singles = [summary(p) for p in per_file.values()]
+    by_hand = verdict_counts("".join(p.stdout for p in per_file.values()))
+    assert counts["files"] == len(BPF_FILES) == sum(s["files"] for s in singles)
+    assert counts["programs"] == sum(s["programs"] for s in singles) == sum(by_hand.values())
+    for key in ("accepted", "rejected", "not_verifiable"):
+        assert counts[key] == by_hand[key] == sum(s[key] for s in singles), key
+    # This tree has each kind: the counts are not all one number by accident.
+    assert by_hand == {"accepted": 2, "rejected": 1, "not_verifiable": 2}
+    assert f"{len(USER_SPACE)} skipped (not BPF)" in tree_run.stderr
+    assert re.search(r"· \d+\.\d s$", tree_run.stderr.strip())
+    # Not a terminal: no progress line in the log.
+    assert "\r" not in tree_run.stderr and "[1/" not in tree_run.stderr
+
+
+def test_one_job_and_two_jobs_report_the_same(
+    repo: Path, tree_run: subprocess.CompletedProcess[str]
+) -> None:
+    one = check(repo, "-j", "1", "tool_tree")
+    assert one.returncode == tree_run.returncode == 1, one.stderr
+    assert one.stdout == tree_run.stdout
+    assert summary(one) == summary(tree_run)
+
+
+def test_progress_line_on_a_terminal(repo: Path) -> None:
+    """On a terminal stderr shows `[done/total] file` as files finish, wiped before the
+    summary; --no-verify keeps this one to clang, one tool directory to two files."""
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kptr_lsp", "check", "--no-verify", "tool_tree/trace"],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        os.close(follower)
+        follower = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        proc.communicate(timeout=300)
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    text = seen.decode(errors="replace")
+    assert "[1/2] tool_tree/trace/" in text
+    assert "[2/2] tool_tree/trace/" in text
+    assert "\r\x1b[K" in text  # rewritten in place, and wiped
+    assert "kptr-lsp: 2 files" in text
+
+
+def _compdb(repo: Path, db_dir: Path) -> Path:
+    """The build's compile_commands.json (bear/CMake style, absolute paths), in a build
+    directory no source file's own lookup would find: every tool's BPF side, the VLAN build
+    of xdpfw with -DENABLE_VLAN, and the user-space halves built with gcc."""
+    tree = repo / "tool_tree"
+    bpf = ["clang", "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I", "."]
+    entries = [
+        {
+            "directory": str(tree / "xdpfw"),
+            "arguments": [*bpf, "-DENABLE_VLAN", "-c", "xdpfw.bpf.c", "-o", "xdpfw.bpf.o"],
+            "file": "xdpfw.bpf.c",
+        },
+        {
+            "directory": str(tree / "trace"),
+            "arguments": [*bpf, "-c", "opensnoop.bpf.c", "-o", "opensnoop.bpf.o"],
+            "file": "opensnoop.bpf.c",
+        },
+        {
+            "directory": str(tree / "xdpfw"),
+            "command": "cc -O2 -Wall -I. -c xdpfw.c -o xdpfw.o",
+            "file": "xdpfw.c",
+        },
+        {
+            "directory": str(tree / "trace"),
+            "command": "cc -O2 -Wall -I. -c opensnoop.c -o opensnoop.o",
+            "file": str(tree / "trace" / "opensnoop.c"),
+        },
+    ]
+    db_dir.mkdir(exist_ok=True)
+    db = db_dir / "compile_commands.json"
+    db.write_text(json.dumps(entries, indent=2))
+    return db
+
+
+def test_compile_commands_json_checks_its_bpf_entries_with_their_flags(
+    repo: Path, per_file: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
+    db = _compdb(repo, repo / "out")
+    xdpfw = "tool_tree/xdpfw/xdpfw.bpf.c"
+    (vlan_bug,) = read_expectations(TOOL_TREE / "xdpfw" / "xdpfw.bpf.c").expects
+
+    alone = per_file[xdpfw]  # no database found from the file: built without the VLAN code
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert "xdp_filter accepted" in alone.stdout
+
+    proc = check(repo, "-j", "2", str(db.relative_to(repo)))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    # The entry's -DENABLE_VLAN compiled the VLAN branch in: the kernel rejects its read.
+    assert f"{xdpfw}:{vlan_bug.line}:" in proc.stdout
+    assert vlan_bug.text in proc.stdout
+    assert f"{xdpfw}: 1 program(s) verified: xdp_filter rejected" in proc.stdout
+    assert "opensnoop.bpf.c: 1 program(s) verified: " in proc.stdout
+    # Only the database's BPF entries: neither user-space half, nor tools it does not list.
+    for absent in ("xdpfw.c:", "opensnoop.c:", "fsslower", "tc_mark"):
+        assert absent not in proc.stdout
+    counts = summary(proc)
+    assert (counts["files"], counts["accepted"], counts["rejected"]) == (2, 1, 1)
+    assert "2 skipped (not BPF)" in proc.stderr
+
+
+def test_bad_inputs_are_usage_errors_not_crashes(repo: Path) -> None:
+    broken = repo / "broken" / "compile_commands.json"
+    broken.parent.mkdir(exist_ok=True)
+    broken.write_text("{not json")
+    empty = repo / "empty"
+    empty.mkdir(exist_ok=True)
+    (empty / "main.c").write_text("int main(void) { return 0; }\n")
+    proc = check(repo, "broken/compile_commands.json", "empty", "no/such/dir")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "broken/compile_commands.json: error: not a JSON compilation database" in proc.stderr
+    assert "empty: error: no BPF sources" in proc.stderr
+    assert "no/such/dir: error: cannot read" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
