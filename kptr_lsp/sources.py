@@ -82,6 +82,7 @@ def collect(args: list[str], cwd: str | None = None) -> Inputs:
 
     for arg in args:
         path = os.path.abspath(os.path.join(cwd, arg))
+        before = len(out.sources)
         if os.path.isdir(path):
             for found in _tree_files(path):
                 try:
@@ -94,7 +95,8 @@ def collect(args: list[str], cwd: str | None = None) -> Inputs:
                 else:
                     out.skipped.append(_name(found, cwd))
         elif path.endswith(".json"):  # compile_commands.json, or a database by another name
-            _collect_compdb(arg, path, cwd, out, add)
+            if not _collect_compdb(arg, path, cwd, out, add):
+                continue
         else:
             try:
                 text = _read(path)
@@ -104,6 +106,9 @@ def collect(args: list[str], cwd: str | None = None) -> Inputs:
             if path not in seen:
                 seen.add(path)
                 out.sources.append(Source(path, arg, text, cwd))
+            continue
+        if len(out.sources) == before:  # a whole tree or database with nothing to check
+            out.problems.append(f"{arg}: error: no BPF sources (user-space C is not checked)")
     return out
 
 
@@ -113,20 +118,21 @@ def _collect_compdb(
     cwd: str,
     out: Inputs,
     add: Callable[[str, str, str, str | None], None],
-) -> None:
-    """The entries of the database `db` whose file is BPF C, with that database's flags."""
+) -> bool:
+    """The entries of the database `db` whose file is BPF C, with that database's flags;
+    False when `db` is not a database (the problem is recorded)."""
     try:
         with open(db, encoding="utf-8") as fh:
             entries = json.load(fh)
     except OSError as exc:
         out.problems.append(f"{arg}: error: cannot read: {exc.strerror}")
-        return
+        return False
     except ValueError as exc:
         out.problems.append(f"{arg}: error: not a JSON compilation database: {exc}")
-        return
+        return False
     if not isinstance(entries, list):
         out.problems.append(f"{arg}: error: not a JSON compilation database: expected a list")
-        return
+        return False
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
             continue
@@ -140,3 +146,4 @@ def _collect_compdb(
             add(path, text, os.path.commonpath([os.path.dirname(db), path]), db)
         else:
             out.skipped.append(_name(path, cwd))
+    return True
