@@ -61,24 +61,28 @@ test: lint typecheck kernels unit
 bench-targets: kernels
 	$(BIN)/python bench/targets.py $(TARGET_KERNEL_PACKAGE)
 
-# ==== target kernels (issue 7): qemu and Debian's 6.1 kernel for tests/targets =================
-# qemu boots the target kernel (TCG); the kernel package (~70 MB) is fetched once with
-# `apt-get download` into ~/.cache/kptr-lsp/kernels, by the same code the server uses.
+# ==== target kernels (issue 7, 14): qemu, Debian's 6.1 and 7.3 kernels for tests/targets ======
+# qemu boots the target kernel (TCG); each kernel is fetched once with `apt-get download` into
+# ~/.cache/kptr-lsp/kernels, by the same code the server uses (kptr_lsp/targets/fetch.py).
 # The newest Debian 6.1 kernel the archive has (old ABIs leave it), else the one seen last.
 TARGET_KERNEL_PACKAGE ?= $(or $(shell apt-cache pkgnames linux-image-6.1.0- 2>/dev/null | \
   grep -E '^linux-image-6\.1\.0-[0-9]+-amd64$$' | sort -V | tail -n 1),linux-image-6.1.0-56-amd64)
+# A kernel from another suite, through a private apt configuration (the system's sources are
+# never touched): Debian's 7.3, which explains its rejections itself (issue 14).
+TARGET_KERNEL_73 ?= trixie-backports/linux-image-7.3.4+deb13-amd64
 export KPTR_TEST_KERNEL_PACKAGE := $(TARGET_KERNEL_PACKAGE)
+export KPTR_TEST_KERNEL_73 := $(TARGET_KERNEL_73)
+FETCH_KERNEL = $(BIN)/python -c 'import sys; from kptr_lsp.targets.fetch import package_image; \
+  print("target kernel:", package_image(sys.argv[1]))'
 .PHONY: kernels
 kernels: setup
 	@dpkg-query -W -f='$${Status}' qemu-system-x86 2>/dev/null | grep -q 'install ok installed' || { \
 	  echo "installing Debian packages: qemu-system-x86"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 	    --no-install-recommends qemu-system-x86 >/dev/null; }
-	@$(BIN)/python -c 'import sys; from kptr_lsp.targets.fetch import package_image; \
-	  print("target kernel:", package_image(sys.argv[1]))' $(TARGET_KERNEL_PACKAGE) || { \
-	  $(SUDO) apt-get update -qq && $(BIN)/python -c 'import sys; \
-	  from kptr_lsp.targets.fetch import package_image; print("target kernel:", \
-	  package_image(sys.argv[1]))' $(TARGET_KERNEL_PACKAGE); }
+	@$(FETCH_KERNEL) $(TARGET_KERNEL_PACKAGE) || { \
+	  $(SUDO) apt-get update -qq && $(FETCH_KERNEL) $(TARGET_KERNEL_PACKAGE); }
+	@$(FETCH_KERNEL) $(TARGET_KERNEL_73)
 
 # Latency, memory and scaling figures next to the by-hand clang + bpftool loop (bench/latency.py).
 bench: setup

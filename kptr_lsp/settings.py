@@ -7,6 +7,7 @@ clang and libbpf installed. Keys are accepted in camelCase (VS Code style) or sn
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +26,10 @@ class TargetKernel:
 
     @classmethod
     def parse(cls, value: Any) -> TargetKernel:
-        """{"name", "image" | "package"}, or a string: an image path if it has a "/", else a
-        package name."""
+        """{"name", "image" | "package"}, or a string: a package name (`linux-image-…`, or
+        with its Debian suite: `trixie-backports/linux-image-…`), else an image path."""
         if isinstance(value, str):
-            return cls(image=value) if "/" in value else cls(package=value)
+            return cls(package=value) if _is_package(value) else cls(image=value)
         if not isinstance(value, dict):
             raise TypeError("expected a kernel image path, a package name or an object")
         unknown = set(value) - {"name", "image", "package"}
@@ -39,6 +40,16 @@ class TargetKernel:
         if bool(value.get("image")) == bool(value.get("package")):
             raise TypeError("a target kernel needs exactly one of 'image' and 'package'")
         return cls(value.get("name"), value.get("image"), value.get("package"))
+
+
+_PACKAGE = re.compile(r"^(?:[a-z][a-z0-9-]*/)?linux-[a-z0-9][a-z0-9+.-]*$")
+
+
+def _is_package(value: str) -> bool:
+    """A bare name, or `suite/linux-…` that is not an existing file (`build/linux-5.x` is)."""
+    if "/" not in value:
+        return True
+    return bool(_PACKAGE.match(value)) and not os.path.exists(value)
 
 
 @dataclass(frozen=True)

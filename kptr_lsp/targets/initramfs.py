@@ -2,12 +2,15 @@
 
 A static loader needs no shared libraries, shell or busybox: it mounts /proc, /sys and /dev
 itself and powers the VM off when asked, so the archive is one 1.3 MB file and three mount
-points, written here in the kernel's "newc" cpio format (no cpio tool needed).
+points, written here in the kernel's "newc" cpio format (no cpio tool needed). It links the
+current libbpf's libbpf.a (libbpf-dev 1.4 from bookworm-backports, toolchain/debian.py), the
+library the host loads through, so a guest prepares struct_ops and exception callbacks alike.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -15,6 +18,9 @@ from importlib import resources
 from pathlib import Path
 
 from kptr_lsp.toolchain.clang import ToolchainError, find_clang
+from kptr_lsp.toolchain.debian import LibbpfTree, libbpf_tree
+
+log = logging.getLogger(__name__)
 
 LOADER_SOURCE = "guest_loader.c"
 
@@ -53,14 +59,24 @@ def _clang() -> str | None:
         return None
 
 
-def build_loader(out: Path, compiler: str | None = None) -> None:
-    """Compile the guest loader statically against this machine's libbpf (libbpf-dev)."""
+def libbpf_flags(tree: LibbpfTree | None) -> tuple[list[str], list[str]]:
+    """(compile flags, libraries) for linking libbpf statically: the current libbpf's
+    headers and libbpf.a (debian.py), else the system's libbpf-dev."""
+    if tree is None or tree.static is None:
+        return [], ["-lbpf"]
+    return ["-I", str(tree.include)], [str(tree.static)]
+
+
+def build_loader(out: Path, compiler: str | None = None, tree: LibbpfTree | None = None) -> None:
+    """Compile the guest loader statically against `tree`'s libbpf.a (the current libbpf,
+    so guests prepare programs as the host does), else this machine's libbpf-dev."""
     cc = compiler or shutil.which("cc") or shutil.which("gcc") or _clang()
     if cc is None:
         raise InitramfsError("no C compiler (cc) to build the guest loader")
     src = out.with_suffix(".c")
     src.write_bytes(loader_source())
-    cmd = [cc, "-O2", "-static", "-o", str(out), str(src), "-lbpf", "-lelf", "-lz"]
+    cflags, libs = libbpf_flags(tree)
+    cmd = [cc, "-O2", "-static", *cflags, "-o", str(out), str(src), *libs, "-lelf", "-lz"]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     finally:
@@ -70,15 +86,25 @@ def build_loader(out: Path, compiler: str | None = None) -> None:
 
 
 def initramfs(cache_dir: Path) -> Path:
-    """The initramfs, built once per loader source and cached under `cache_dir`."""
-    digest = hashlib.sha256(loader_source()).hexdigest()[:16]
+    """The initramfs, built once per loader source and libbpf, cached under `cache_dir`."""
+    tree = libbpf_tree()
+    if tree is None or tree.static is None:
+        log.warning(
+            "guest loader: the current libbpf is not in the cache (run `make setup`): "
+            "linking the system's libbpf, which may reject struct_ops and exception callbacks"
+        )
+    key = hashlib.sha256(loader_source())
+    key.update(repr(libbpf_flags(tree)).encode())
+    if tree is not None and tree.static is not None:
+        key.update(tree.static.read_bytes())
+    digest = key.hexdigest()[:16]
     path = cache_dir / f"initramfs-{digest}.cpio"
     if path.exists():
         return path
     cache_dir.mkdir(parents=True, exist_ok=True)
     loader = cache_dir / f"guest-loader-{digest}.{os.getpid()}"
     try:
-        build_loader(loader)
+        build_loader(loader, tree=tree)
         archive = cpio({"init": loader.read_bytes()}, ("dev", "proc", "sys"))
     finally:
         loader.unlink(missing_ok=True)
