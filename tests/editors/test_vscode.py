@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.editors.conftest import EDITORS, REJECTED, ROOT, path_without_server
+from tests.editors.conftest import EDITORS, REJECTED, ROOT, Example, path_without_server
 from tests.expectations import read_expectations
 
 VSCODE = EDITORS / "vscode"
@@ -115,3 +115,80 @@ def test_vscode_shows_the_verifier_error_on_its_line(
     # code-server's IPC sockets live in the run's own temp dir, which is removed with it.
     left = {n for n in set(os.listdir(tempfile.gettempdir())) - tmp_before if "vscode" in n}
     assert not left, f"left in {tempfile.gettempdir()}: {sorted(left)}"
+
+
+def test_vscode_restricted_mode_runs_the_server_with_defaults(
+    example: Example, tmp_path: Path, process_tag: str, kernel: None
+) -> None:
+    """An untrusted workspace whose .vscode/settings.json names its own clang, server, verify
+    helper, clang flags and kernels: in Restricted Mode none of them is used — the extension
+    runs (it declares limited support), starts the server of the user's own settings, and the
+    diagnostic is the one the defaults give. Each hostile program would leave a marker file if
+    it ever ran."""
+    code_server = Path(os.environ.get("KPTR_CODE_SERVER_DIR", ""))
+    vsix = Path(os.environ.get("KPTR_VSIX", VSCODE / "kptr-lsp.vsix"))
+    entry = code_server / "node_modules/code-server/out/node/entry.js"
+    node = shutil.which("node")
+    assert node and entry.exists() and vsix.exists(), "`make test-editors` installs these"
+    server = ROOT / ".venv/bin/kptr-lsp"
+    assert server.exists(), "the checkout's .venv has no kptr-lsp: `make setup`"
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil"
+    evil.write_text(f'#!/bin/sh\necho "$0 $*" >> {marker}\nexit 1\n')
+    evil.chmod(0o755)
+    workspace = example.path.parent
+    (workspace / ".vscode").mkdir()
+    (workspace / ".vscode/settings.json").write_text(
+        json.dumps(
+            {
+                "kptrLsp.clang": str(evil),
+                "kptrLsp.server.path": str(evil),
+                "kptrLsp.verifyHelper": [str(evil)],
+                "kptrLsp.extraFlags": ["-include", "/nonexistent/from-the-workspace.h"],
+                "kptrLsp.kernels": ["/nonexistent/bzImage-from-the-workspace"],
+            }
+        )
+    )
+    cmd = [
+        node, str(VSCODE / "test/e2e.mjs"), "--code-server", str(code_server),
+        "--vsix", str(vsix), "--file", str(example.path), "--line", str(example.line),
+        "--text", example.text, "--server", str(server), "--restricted",
+        "--timeout-s", str(TIMEOUT_S - 30), "--failure-screenshot", str(tmp_path / "failure.png"),
+    ]  # fmt: skip
+    env = {**os.environ, "PATH": path_without_server(), "KPTR_EDITOR_TEST_TAG": process_tag}
+    env.pop("VIRTUAL_ENV", None)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=VSCODE,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    lines = out.decode(errors="replace").strip().splitlines()
+    assert lines, f"e2e.mjs printed nothing (exit {proc.returncode}):\n{err.decode()}"
+    result = json.loads(lines[-1])
+    logs = result.pop("logs", {})
+    where = f"\n{json.dumps(result, indent=1)[:6000]}\n{err.decode()[-3000:]}\n" + "\n".join(
+        f"== {name}\n{text}" for name, text in logs.items()
+    )
+    assert "error" not in result, where
+    # The default clang compiled it (no -include of the workspace's header, no fake clang)
+    # and the running kernel verified it: the Error on its line, as in a trusted workspace.
+    assert result["line"] == example.line, where
+    assert example.text in result["message"], where
+    assert not any("from-the-workspace" in p or "target kernel" in p for p in result["problems"])
+    assert not marker.exists(), marker.read_text()
+    assert "Restricted Mode:" in result["output"], where
+    assert f"starting {server}" in result["output"], where  # the user's server.path
+    assert result["initialize"].startswith('"initializationOptions"'), where
+    assert (
+        str(evil) not in result["initialize"] and "from-the-workspace" not in result["initialize"]
+    )
+    assert proc.returncode == 0, where

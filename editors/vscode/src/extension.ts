@@ -21,6 +21,8 @@ const SERVER_SETTINGS = [
   "clang",
   "extraFlags",
   "includeDirs",
+  "verifyHelper",
+  "kernels",
   "kernelBtf",
   "useCompileCommands",
   "diagnosticsOnChange",
@@ -35,6 +37,28 @@ const SERVER_SETTINGS = [
 // Changing one of these needs a new server process.
 const RESTART_SETTINGS = ["server.path", "logLevel"];
 
+// Settings that name a program to run or flags for clang: a cloned repository's
+// .vscode/settings.json must not choose them. In Restricted Mode (an untrusted workspace) only
+// the user's own values or the defaults apply, and the server is not taken from a workspace
+// .venv; package.json declares them as capabilities.untrustedWorkspaces'
+// restrictedConfigurations.
+export const RESTRICTED_SETTINGS = ["clang", "server.path", "verifyHelper", "extraFlags", "kernels"];
+
+function restricted(): boolean {
+  return !vscode.workspace.isTrusted;
+}
+
+/** A setting's value; in Restricted Mode a restricted setting's user value or default only,
+ * never the workspace's (.vscode/settings.json, a folder's settings). */
+function setting<T>(key: string): T | undefined {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  if (restricted() && RESTRICTED_SETTINGS.includes(key)) {
+    const values = config.inspect<T>(key);
+    return values?.globalValue ?? values?.defaultValue;
+  }
+  return config.get<T>(key);
+}
+
 let client: LanguageClient | undefined;
 let output: vscode.OutputChannel;
 let traceOutput: vscode.OutputChannel;
@@ -48,6 +72,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("kptrLsp.restart", () => restart()),
     vscode.commands.registerCommand("kptrLsp.showOutput", () => output.show(true)),
     vscode.workspace.onDidChangeConfiguration((event) => onConfigurationChanged(event)),
+    // Trusted now: start again with the workspace's settings.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => restart()),
   );
   await start();
 }
@@ -58,10 +84,9 @@ export async function deactivate(): Promise<void> {
 
 /** The settings the server understands, as the JSON object it expects. */
 export function serverSettings(): Record<string, unknown> {
-  const config = vscode.workspace.getConfiguration(SECTION);
   const settings: Record<string, unknown> = {};
   for (const key of SERVER_SETTINGS) {
-    const value = config.get<unknown>(key);
+    const value = setting<unknown>(key);
     if (value !== undefined) {
       settings[key] = value;
     }
@@ -93,7 +118,7 @@ function isExecutable(file: string): boolean {
  * folder or one of its parents (the project's own virtualenv after `make setup`). */
 export function findServer(): { command?: string; tried: string[] } {
   const folders = vscode.workspace.workspaceFolders ?? [];
-  const configured = vscode.workspace.getConfiguration(SECTION).get<string>("server.path", "");
+  const configured = setting<string>("server.path") ?? "";
   const tried: string[] = [];
   if (configured.trim() !== "") {
     const candidate = expand(configured.trim(), folders[0]);
@@ -113,6 +138,9 @@ export function findServer(): { command?: string; tried: string[] } {
     }
   }
   tried.push(`${EXECUTABLE} on PATH`);
+  if (restricted()) {
+    return { command: undefined, tried }; // never a program from an untrusted workspace's .venv
+  }
   const roots = folders.map((f) => f.uri.fsPath);
   const active = vscode.window.activeTextEditor?.document.uri;
   if (active?.scheme === "file") {
@@ -139,7 +167,8 @@ async function start(): Promise<void> {
     output.appendLine(`kptr-lsp not found; looked for: ${tried.join(", ")}`);
     const choice = await vscode.window.showErrorMessage(
       "kptr-lsp: the language server was not found. Install it (`make setup` in the kptr-lsp " +
-        "repository) or set kptrLsp.server.path.",
+        "repository) or set kptrLsp.server.path" +
+        (restricted() ? " in your user settings (Restricted Mode ignores the workspace's)." : "."),
       "Open Settings",
       "Show Log",
     );
@@ -149,6 +178,12 @@ async function start(): Promise<void> {
       output.show(true);
     }
     return;
+  }
+  if (restricted()) {
+    output.appendLine(
+      `Restricted Mode: the workspace's ${RESTRICTED_SETTINGS.map((k) => `${SECTION}.${k}`).join(", ")} ` +
+        "are ignored (your user settings or the defaults apply) until the workspace is trusted",
+    );
   }
   const logLevel = vscode.workspace.getConfiguration(SECTION).get<string>("logLevel", "info");
   // No `transport`: with TransportKind.stdio the client would append `--stdio`, which

@@ -3,13 +3,15 @@
 //
 //   node test/e2e.mjs --code-server DIR --vsix FILE --file PROGRAM --line N --text TEXT
 //                     [--screenshot PNG] [--timeout-s S] [--server KPTR_LSP]
-//                     [--failure-screenshot PNG]
+//                     [--failure-screenshot PNG] [--restricted]
 //
 // DIR is where ../shared/tools/install-code-server.sh put code-server. PROGRAM is opened from
 // its own folder (the workspace); the extension must find the server by itself (.venv of a
 // parent folder), so kptr-lsp is removed from PATH. N is the 1-based line where the verifier
 // error must land, TEXT a part of its message. Prints one JSON line with what it saw; exit 0
 // when the diagnostic was found on line N. Every process it starts is killed before it exits.
+// --restricted: workspace trust on and the folder left untrusted (Restricted Mode); the run
+// stops after the diagnostic, reporting the extension's output and the initialize request.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
@@ -30,6 +32,7 @@ const { values: opt } = parseArgs({
     chromium: { type: "string", default: "/usr/bin/chromium" },
     server: { type: "string" }, // kptrLsp.server.path; default: the extension finds it
     "failure-screenshot": { type: "string" }, // where to put a screenshot when it fails
+    restricted: { type: "boolean", default: false }, // an untrusted workspace: Restricted Mode
   },
 });
 for (const required of ["code-server", "vsix", "file", "line", "text"]) {
@@ -135,7 +138,15 @@ async function main() {
       "workbench.startupEditor": "none",
       "workbench.tips.enabled": false,
       "workbench.enableExperiments": false,
-      "security.workspace.trust.enabled": false,
+      ...(opt.restricted
+        ? {
+            "security.workspace.trust.enabled": true,
+            "security.workspace.trust.startupPrompt": "never",
+            "security.workspace.trust.banner": "never",
+            "security.workspace.trust.untrustedFiles": "open",
+            "security.workspace.trust.emptyWindow": false,
+          }
+        : { "security.workspace.trust.enabled": false }),
       "telemetry.telemetryLevel": "off",
       "extensions.autoCheckUpdates": false,
       "extensions.autoUpdate": false,
@@ -165,7 +176,8 @@ async function main() {
   codeServer = spawn(
     process.execPath,
     [entry, ...common, "--auth", "none", "--bind-addr", `127.0.0.1:${port}`,
-      "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+      "--disable-telemetry", "--disable-update-check",
+      ...(opt.restricted ? [] : ["--disable-workspace-trust"]),
       "--disable-getting-started-override", "--ignore-last-opened", folder],
     { env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -269,6 +281,16 @@ async function main() {
     result.screenshot = path.resolve(opt.screenshot);
   }
   log(`diagnostic: line ${result.line}, squiggles on ${JSON.stringify(result.squiggleLines)}`);
+
+  if (opt.restricted) {
+    // What the extension did in Restricted Mode: its own log, and the initialize request.
+    result.output = channelLog("kptr-lsp");
+    const trace = channelLog("kptr-lsp trace");
+    const request = trace.indexOf("Sending request 'initialize");
+    const at = request >= 0 ? trace.indexOf('"initializationOptions"', request) : -1;
+    result.initialize = at >= 0 ? trace.slice(at, trace.indexOf("\n}", at) + 2) : "";
+    return;
+  }
 
   // A settings change reaches the server (didChangeConfiguration, server's keys only: no
   // "unknown setting" back) and re-analyses; kptr-lsp: Restart Server starts a new server
