@@ -2,7 +2,9 @@
 and `--compare OLD.json`: the change per program since a previous run (veristat's `-C`), with
 `--max-growth N` failing the run when a program's processed instructions grew more than N %.
 
-Everything comes from the verifier's own log of the ordinary load (log level 1 | 4): the
+Everything but the JIT's code size (the kernel's bpf_prog_info of the loaded program, read
+before it is closed; none for a rejected one) comes from the verifier's own log of the
+ordinary load (log level 1 | 4): the
 `processed N insns (limit L) max_states_per_insn M total_states T peak_states P` line at every
 level, `verification time U usec` and `stack depth D+D…` with BPF_LOG_STATS. The JSON written
 by `--stats --format json` is what `--compare` reads.
@@ -37,6 +39,7 @@ class ProgramStats:
     max_states_per_insn: int | None
     verification_time_us: int | None  # with BPF_LOG_STATS only
     stack_depth: tuple[int, ...]  # per subprogram, as the verifier prints it
+    jited_bytes: int | None = None  # the JIT's code size, from the kernel's bpf_prog_info
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,7 @@ class ProgramStats:
             "max_states_per_insn": self.max_states_per_insn,
             "verification_time_us": self.verification_time_us,
             "stack_depth": list(self.stack_depth),
+            "jited_bytes": self.jited_bytes,
         }
 
     @classmethod
@@ -85,6 +89,7 @@ class ProgramStats:
             max_states_per_insn=number("max_states_per_insn"),
             verification_time_us=number("verification_time_us"),
             stack_depth=tuple(depth),
+            jited_bytes=number("jited_bytes"),
         )
 
 
@@ -107,6 +112,7 @@ def program_stats(report: FileReport, cwd: str) -> list[ProgramStats]:
                 max_states_per_insn=st.max_states_per_insn if st else None,
                 verification_time_us=st.verification_time_us if st else None,
                 stack_depth=st.stack_depth if st else (),
+                jited_bytes=p.jited_size,
             )
         )
     return out
@@ -215,6 +221,7 @@ STATS_COLUMNS = (
     "max_states_per_insn",
     "verification_time_us",
     "stack_depth",
+    "jited_bytes",
 )
 
 
@@ -229,6 +236,7 @@ def _stats_row(s: ProgramStats) -> list[str]:
         _n(s.max_states_per_insn),
         _n(s.verification_time_us),
         _depth(s.stack_depth),
+        _n(s.jited_bytes),
     ]
 
 
@@ -293,7 +301,7 @@ def _table(header: Sequence[str], rows: list[list[str]]) -> str:
 
 
 _TEXT_STATS = ("file", "program", "verdict", "insns", "total states", "peak states",
-               "max/insn", "time µs", "stack B")  # fmt: skip
+               "max/insn", "time µs", "stack B", "JIT B")  # fmt: skip
 _TEXT_COMPARE = ("file", "program", "verdict", "insns old", "insns new", "diff", "diff %",
                  "peak old", "peak new", "time µs old", "time µs new")  # fmt: skip
 

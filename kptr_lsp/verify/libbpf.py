@@ -150,6 +150,8 @@ class Libbpf:
             "bpf_program__insns": (vp, [vp]),
             "bpf_program__insn_cnt": (sz, [vp]),
             "bpf_program__type": (i, [vp]),
+            "bpf_program__fd": (i, [vp]),
+            "bpf_obj_get_info_by_fd": (i, [i, vp, ctypes.POINTER(ctypes.c_uint32)]),
             # Map setup between open and load (what a project's userspace does).
             "bpf_map__set_max_entries": (i, [vp, ctypes.c_uint32]),
             "bpf_map__set_key_size": (i, [vp, ctypes.c_uint32]),
@@ -267,6 +269,19 @@ class Libbpf:
         if not ptr or count <= 0:
             return b""
         return ctypes.string_at(ptr, count * BPF_INSN_SIZE)
+
+    def jited_size(self, prog: int) -> int | None:
+        """Bytes of machine code the kernel's JIT made of a loaded program (`jited_prog_len`
+        of struct bpf_prog_info); None when it is not loaded or the kernel does not say (no
+        JIT, or a process not allowed to see it)."""
+        fd = int(self._lib.bpf_program__fd(prog))
+        if fd < 0:
+            return None
+        info = (ctypes.c_uint32 * 6)()  # type, id, tag[8], jited_prog_len, xlated_prog_len
+        size = ctypes.c_uint32(ctypes.sizeof(info))
+        if self._lib.bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)) != 0:
+            return None
+        return int(info[4]) or None
 
     # --- map setup before load --------------------------------------------------------------
     # Setters return 0 or a positive errno; they only work between open and load.

@@ -102,6 +102,7 @@ class ProgramResult:
     log_cut: bool = False
     log_size: int = 0
     verdict_log: str = ""
+    jited_size: int | None = None  # bytes the JIT made of it (bpf_prog_info), when loaded
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ class _Attempt:
     insns: bytes
     opened: bool
     oversized: tuple[MapOverCap, ...] = ()
+    jited: int | None = None
 
 
 def _load_one(
@@ -296,6 +298,7 @@ def _load_one(
         log_cut=cut,
         log_size=log_size,
         verdict_log=verdict[0].log.decode(errors="replace") if cut and verdict else "",
+        jited_size=got.jited,
     )
 
 
@@ -334,7 +337,8 @@ def _attempt(
             return _Attempt(errno_mod.E2BIG, b"", lib.insns(target), True, oversized)
         err = lib.set_log(target, log_buf, log_level) or lib.load(obj)
         # Read back before close: libbpf frees the instructions with the object.
-        return _Attempt(err, log_buf.value, lib.insns(target), opened=True)
+        jited = None if err else lib.jited_size(target)
+        return _Attempt(err, log_buf.value, lib.insns(target), opened=True, jited=jited)
     finally:
         lib.close(obj)
 
@@ -383,6 +387,7 @@ def _load_together(
                 return None
             logs = {name: buf.value for name, buf in bufs.items()}
             insns = {name: lib.insns(prog) for name, prog in progs.items()}
+            jited = {name: lib.jited_size(prog) for name, prog in progs.items()}
         finally:
             lib.close(obj)
     if any(m.level == "warn" for m in cap.messages):
@@ -407,6 +412,7 @@ def _load_together(
                 libbpf_messages=mine,
                 insns=insns[t.name],
                 duration_s=took,
+                jited_size=jited[t.name],
             )
         )
     return results

@@ -45,6 +45,7 @@ def test_compare_reports_the_growth_of_an_unrolled_loop(project: Path, kernel: N
     assert old["program"] == "sum_slots" and old["verdict"] == "accepted"
     assert old["verification_time_us"] is not None and old["stack_depth"]
     assert 0 < old["insns"] < 200  # bpf_loop: the callback is verified once
+    assert old["jited_bytes"] > 0  # the kernel's own size of its machine code
 
     source = (project / "sum.bpf.c").read_text()
     assert BPF_LOOP in source
@@ -78,6 +79,7 @@ def test_stats_of_a_rejected_program_as_csv(tmp_path: Path, kernel: None) -> Non
     assert entry["program"] == "too_complex" and entry["verdict"] == "rejected"
     assert int(entry["insns"]) > 8193  # the verifier's own count, from its log
     assert int(entry["peak_states"]) > 0 and entry["verification_time_us"]
+    assert entry["jited_bytes"] == ""  # never loaded: nothing was JIT-compiled
 
 
 def test_bad_baseline_and_options_are_usage_errors(project: Path) -> None:
