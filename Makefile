@@ -84,10 +84,12 @@ kernels: setup
 	  $(SUDO) apt-get update -qq && $(FETCH_KERNEL) $(TARGET_KERNEL_PACKAGE); }
 	@$(FETCH_KERNEL) $(TARGET_KERNEL_73)
 
-# Latency, memory and scaling figures next to the by-hand clang + bpftool loop (bench/latency.py).
+# Latency, memory and scaling figures next to the by-hand clang + bpftool loop (bench/latency.py),
+# and whole-tree check time by files and jobs (bench/repos.py).
 bench: setup
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/real_projects.py  # 52 objects in real tools' styles; programs per object
+	$(BIN)/python bench/repos.py  # check DIR -j 1/-j 2 over 5/10/20 files, by-hand loop beside
 
 # Fuzz the BTF, .BTF.ext, ELF and verifier-log readers with 10,000 mutated real inputs each
 # (`make test` runs a small seeded set of the same tests). FUZZ_EXAMPLES=N to change.

@@ -5,7 +5,8 @@
 For each size a tree is generated in a temporary directory (removed afterwards) the way bcc's
 libbpf-tools lays one out: per tool a `tool.bpf.c` in one of the styles of
 tests/programs/projects/ (runtime-sized maps, rodata options, missing attach targets, many
-programs), its user-space `tool.c` (skipped by check: not BPF) and a shared header. Each BPF
+programs) including `<vmlinux.h>`-style, `<bpf/…>`, the shared `maps.bpf.h` and its own
+`tool.h`, plus its user-space `tool.c` (skipped by check: not BPF). Each BPF
 file differs (a `const volatile` variant), so no cache serves one file for another.
 
 Measured in one run, alternating so that machine noise hits all alike, each a fresh process:
@@ -75,15 +76,51 @@ int main(int argc, char **argv)
 """
 
 
+# libbpf-tools' maps.bpf.h: the helper most of its tools include.
+MAPS_BPF_H = """\
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef __MAPS_BPF_H
+#define __MAPS_BPF_H
+
+#include <bpf/bpf_helpers.h>
+#include <asm-generic/errno.h>
+
+static __always_inline void *
+bpf_map_lookup_or_try_init(void *map, const void *key, const void *init)
+{
+\tvoid *val;
+\tlong err;
+
+\tval = bpf_map_lookup_elem(map, key);
+\tif (val)
+\t\treturn val;
+\terr = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+\tif (err && err != -EEXIST)
+\t\treturn 0;
+\treturn bpf_map_lookup_elem(map, key);
+}
+
+#endif /* __MAPS_BPF_H */
+"""
+
+
 def make_tree(root: Path, files: int, salt: int) -> list[Path]:
     """`files` tools in one directory, libbpf-tools style; returns the BPF sources."""
     root.mkdir(parents=True)
+    (root / "maps.bpf.h").write_text(MAPS_BPF_H)
     sources: list[Path] = []
     for n in range(files):
         style = STYLES[n % len(STYLES)]
         name = f"{style}{n:02d}"
         bpf = root / f"{name}.bpf.c"
-        bpf.write_text(variant((PROJECTS / f"{style}.bpf.c").read_text(), salt * 1000 + n))
+        text = variant((PROJECTS / f"{style}.bpf.c").read_text(), salt * 1000 + n)
+        # The tools' own headers after libbpf's, as libbpf-tools include them.
+        text = text.replace(
+            "#include <bpf/bpf_tracing.h>\n",
+            f'#include <bpf/bpf_tracing.h>\n#include "maps.bpf.h"\n#include "{name}.h"\n',
+            1,
+        )
+        bpf.write_text(text)
         (root / f"{name}.c").write_text(USER_SPACE.format(name=name))
         (root / f"{name}.h").write_text(f"#pragma once\n#define {name.upper()}_MAX 128\n")
         sources.append(bpf)
