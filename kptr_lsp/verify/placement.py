@@ -82,6 +82,29 @@ class _Locator:
         # Kernels before 6.3 print notes without "@ file:line": use the object's line info.
         return self.from_line_info(insn)
 
+    def naming(self, insn: int, word: str) -> Location | None:
+        """The source line of the function holding `insn` whose text names `word`, nearest to
+        that instruction: where the code reads a field whose instruction the compiler moved."""
+        fn = self.function()
+        if fn is None or self.ctx.ext is None or not self.result.insns:
+            return None
+        if self._layout is None:
+            self._layout = loaded_layout(fn, self.ctx.obj.functions, self.result.insns)
+        hit = locate(self._layout, insn)
+        if hit is None:
+            return None
+        owner, insn_off = hit
+        named = re.compile(rf"\b{re.escape(word)}\b")
+        candidates = [
+            li
+            for li in self.ctx.ext.line_info.get(owner.section, [])
+            if owner.start <= li.insn_off < owner.start + owner.count and named.search(li.text)
+        ]
+        if not candidates:
+            return None
+        li = min(candidates, key=lambda c: abs(c.insn_off - insn_off))
+        return Location(_absolute(li.file, self.ctx.path), li.line, li.col)
+
     def from_line_info(self, insn: int) -> Location | None:
         """Without source notes (no BTF in the kernel): through the loaded layout."""
         fn = self.function()
@@ -114,7 +137,63 @@ def program_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]
         return _verifier_findings(ctx, result)
     if result.failure is Failure.KERNEL_LACKS:
         return []  # the object's finding says it, once (externs.kernel_lacks_findings)
+    core = _core_relo_findings(ctx, result)
+    if core:
+        return core
     return [_with_explanation(f) for f in _load_findings(ctx, result)]
+
+
+# libbpf's fixup of the verifier log (fixup_log_failed_core_relo) replaces the kernel's
+# `invalid func unknown#195896080` on a poisoned instruction with these two lines.
+_CORE_POISON = re.compile(r"^(\d{1,19}): <invalid CO-RE relocation>$", re.M)
+_CORE_FAILED = re.compile(
+    r"^failed to resolve CO-RE relocation <[^>]*> \[\d+\] (?:struct|union|enum|typedef)? ?"
+    r"(?P<type>[\w]+)(?:\.(?P<field>[\w.\[\]]+))? \(.*\)$",
+    re.M,
+)
+
+
+def _core_relo_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
+    """A CO-RE relocation libbpf could not resolve against this kernel: libbpf poisoned the
+    instruction and the verifier stopped on it. libbpf's and the kernel's words verbatim, on
+    the line that reads the field (the poisoned instruction's line, or the source line of the
+    program naming the field when the compiler moved the instruction away from it)."""
+    if result.failure is not Failure.RELOCATION:
+        return []
+    poison = _CORE_POISON.search(result.log)
+    failed = _CORE_FAILED.search(result.log)
+    if poison is None or failed is None:
+        return []
+    log = parse_log(result.log)
+    loc = _Locator(ctx, result, log)
+    insn = int(poison.group(1))
+    member = failed.group("field")
+    where = loc.naming(insn, member.split(".")[-1]) if member else None
+    where = where or loc.from_line_info(insn) or loc.from_insn(insn) or loc.declaration()
+    kernel_said = [failed.group(0), poison.group(0)]
+    loaded = next((t for t in _warnings(result) if "BPF program load failed" in t), None)
+    if loaded is not None:
+        kernel_said.append(loaded.removeprefix("libbpf: "))
+    flavor, _, _ = failed.group("type").partition("___")
+    what = f"{failed.group('type')}.{member}" if member else failed.group("type")
+    message = (
+        "\n".join(kernel_said) + f"\nlibbpf found no {what} in this kernel's BTF (it looks "
+        f"for `{flavor}`, ignoring any `___suffix`), so it could not relocate this read and "
+        f"made the instruction invalid: the verifier rejected {_program_label(result)} on it. "
+        "The field is missing from this kernel: guard the read with "
+        "`bpf_core_field_exists()` (or `bpf_core_type_exists()`), or read it through a "
+        "`___flavor` struct only on the kernels that have it."
+    )
+    return [
+        Finding(
+            where,
+            Severity.ERROR,
+            Source.VERIFIER,
+            message,
+            code="relocation",
+            programs=(result.name,),
+        )
+    ]
 
 
 def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:

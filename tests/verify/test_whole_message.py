@@ -5,6 +5,9 @@ buffer holds. Real programs (tests/programs), real clang, the running kernel's v
 from __future__ import annotations
 
 import errno
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,44 @@ def test_a_log_no_buffer_holds_still_gives_the_kernels_verdict(kernel: None, lev
     else:
         assert "kept the end" in error.message
         assert error.line == _expect_line(TOO_LARGE)  # where the walk ended
+
+
+CORE_UNGUARDED = PROGRAMS / "rejected" / "core_legacy_field_unguarded.bpf.c"
+CORE_GUARDED = PROGRAMS / "clean" / "core_legacy_field_guarded.bpf.c"
+
+
+def _task_struct_members() -> set[str]:
+    """Member names of the running kernel's struct task_struct, read with bpftool."""
+    bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
+    out = subprocess.run(
+        [bpftool, "btf", "dump", "file", "/sys/kernel/btf/vmlinux"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    block = re.search(r"^\[\d+\] STRUCT 'task_struct' .*?(?=^\[)", out, re.M | re.S)
+    assert block is not None
+    return set(re.findall(r"^\s+'(\w+)' type_id=", block.group(0), re.M))
+
+
+def test_unresolvable_core_field_is_libbpfs_text_on_the_reading_line(kernel: None) -> None:
+    members = _task_struct_members()
+    assert "state" not in members and "__state" in members  # what the message says
+    (error,) = _errors(_analyse(CORE_UNGUARDED))
+    assert error.line == _expect_line(CORE_UNGUARDED)  # the BPF_CORE_READ, not the SEC line
+    first, poisoned, load = error.message.splitlines()[:3]
+    assert re.fullmatch(
+        r"failed to resolve CO-RE relocation <byte_off> \[\d+\] "
+        r"struct task_struct___legacy\.state \(0:0 @ offset 0\)",
+        first,
+    )
+    assert re.fullmatch(r"\d+: <invalid CO-RE relocation>", poisoned)
+    assert load == "prog 'sched_switch': BPF program load failed: Invalid argument"
+    assert "bpf_core_field_exists()" in error.message
+    assert "The field is missing from this kernel" in error.message
+
+
+def test_the_guarded_twin_is_accepted(kernel: None) -> None:
+    analysis = _analyse(CORE_GUARDED)
+    assert [p.accepted for p in analysis.programs] == [True]
+    assert _errors(analysis) == []
