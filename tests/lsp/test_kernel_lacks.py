@@ -4,6 +4,7 @@ library linked in — while a kfunc the kernel lacks fails only the program that
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,8 @@ KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_lsp.fixture(config=SERVER, scope="module")
-async def client(lsp_client: LanguageClient) -> None:
+@pytest_lsp.fixture(config=SERVER, scope="module")  # type: ignore[untyped-decorator]
+async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
     await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities("neovim"), root_uri=PROJECTS.as_uri()
