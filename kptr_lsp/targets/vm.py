@@ -38,6 +38,7 @@ from kptr_lsp.verify.loader import (
     _btf_outcome,
     _classify,
 )
+from kptr_lsp.verify.slots import without_program_slots
 
 QEMU = "qemu-system-x86_64"
 BOOT_TIMEOUT_S = 120.0  # TCG on a busy 2-core machine
@@ -264,7 +265,8 @@ class TargetVM:
                 raise
 
     def _verify(self, data: bytes, log_level: int, log_size: int) -> ObjectResult:
-        sent = for_guest(data)
+        # One program per object there too: prog-array slots naming others cannot be filled.
+        sent = for_guest(without_program_slots(data))
         packed = zlib.compress(sent, 6)
         request = f"LOAD {log_level} {log_size} {len(packed)} {len(sent)}\n".encode()
         reader = self._request(request, packed)
