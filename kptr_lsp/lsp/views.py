@@ -45,7 +45,7 @@ class ProgramViews:
             costs = self._cost_history.setdefault(uri, SaveHistory())
             base = costs.baseline(analysis.text)
             if base is not None:
-                base.baseline = None  # one step back is all a Δ needs: no chain of old logs
+                base.keep_counts_only()  # one step back is all a Δ needs: no chain of old logs
             analysis.verbose.baseline = base
             analysis.verbose.source = analysis.text
             costs.record(analysis.text, analysis.verbose)

@@ -77,6 +77,14 @@ class VerboseLogs:
                 self._log(program)
             return self._costs.get(program)
 
+    def keep_counts_only(self) -> None:
+        """Drop the logs' text, keeping what was counted from it: for the analysis of an
+        earlier save, which only a Δ per line still reads (a level-2 log can be megabytes)."""
+        with self._lock:
+            for program in [p for p, log in self._logs.items() if log]:
+                del self._logs[program]
+            self.baseline = None
+
     def taken(self) -> tuple[str, ...]:
         """The programs whose level-2 log has been taken (for tests and benchmarks)."""
         with self._lock:
