@@ -25,6 +25,13 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_lsp.fixture(config=SERVER, scope="module")  # type: ignore[untyped-decorator]
 async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
+    # The server asks clients that support it to fetch lenses and hints again after analyses.
+    @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)  # type: ignore[untyped-decorator]
+    def lens_refresh(params: None) -> None: ...
+
+    @lsp_client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)  # type: ignore[untyped-decorator]
+    def inlay_refresh(params: None) -> None: ...
+
     await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities("neovim"), root_uri=PROJECTS.as_uri()
