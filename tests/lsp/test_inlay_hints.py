@@ -163,3 +163,21 @@ async def test_hints_can_be_turned_off(client: LanguageClient, kernel: None) -> 
     hints = _by_line(await _hints(client, HOT_LOOP, text.splitlines()))
     assert len(hints) > 2  # a threshold of one instruction: every walked line
     close(client, HOT_LOOP)
+
+
+async def test_a_walk_that_hit_the_jump_limit(client: LanguageClient, kernel: None) -> None:
+    path = PROGRAMS / "catalogue/too_many_branches.bpf.c"
+    text = path.read_text()
+    lines = text.splitlines()
+    branch = next(i for i, t in enumerate(lines) if "bpf_get_prandom_u32() & 1" in t)
+    [error] = [d for d in await open_and_wait(client, path, text) if d.source == "verifier"]
+    assert "The sequence of 8193 jumps is too complex." in error.message
+    related = {r.location.range.start.line: r.message for r in error.related_information or []}
+    assert "did not know" in related[branch] and "the loop" in related[branch - 1]
+    # The hints come from the end of the walk that the kernel's log kept, and say so.
+    hints = _by_line(await _hints(client, path, lines))
+    assert branch in hints
+    tooltip = hints[branch].tooltip
+    assert isinstance(tooltip, types.MarkupContent)
+    assert "before giving up" in tooltip.value
+    close(client, path)
