@@ -5,6 +5,7 @@ into the jump-sequence limit."""
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,17 @@ def test_infinite_loop_error_names_the_loop(kernel: None) -> None:
     assert "infinite loop detected at insn" in error.message
     related = {r.location.line: r.message for r in error.related}
     assert "the loop (line 17) the walk spent its budget in" in related[_row(path, "while (!stop)")]
+
+
+def test_counting_never_raises_on_mangled_logs() -> None:
+    rng = random.Random(17)
+    texts = [(FIXTURES / f"{n}.log").read_text() for n in ("accepted_level2", "too_complex")]
+    for _ in range(300):
+        text = rng.choice(texts)
+        chars = list(text)
+        for _ in range(rng.randint(1, 40)):
+            at = rng.randrange(len(chars))
+            chars[at] = rng.choice(["\n", " ", ":", ";", "@", "-", "9" * 30, "safe", "from 1 to "])
+        cost = line_costs("".join(chars))
+        assert cost.counted == sum(c.insns for c in cost.lines) + cost.unplaced
+        budget_spent(cost, "The sequence of 8193 jumps is too complex.")
