@@ -52,6 +52,11 @@ class VMError(Exception):
     pass
 
 
+def vm_name(pid: int) -> str:
+    """qemu's `-name` of the VMs process `pid` boots: who owns a qemu, from `ps` alone."""
+    return f"kptr-lsp-{pid}"
+
+
 def kvm_usable() -> bool:
     """KVM only on request (KPTR_LSP_KVM=1) and when /dev/kvm opens: on machines like our CI
     the device opens but the guest hangs, while TCG always works."""
@@ -155,6 +160,8 @@ class TargetVM:
         accel = "kvm" if kvm_usable() else "tcg"
         return [
             QEMU,
+            "-name",
+            vm_name(os.getpid()),
             "-nodefaults",
             "-accel",
             accel,

@@ -1,9 +1,11 @@
 """Target kernels for tests: Debian's 6.1 kernel (fetched by `make kernels`) booted once per
-test session in qemu (TCG). Skips when qemu or the package is missing, unless
-KPTR_LSP_REQUIRE_KERNEL=1 (CI), where that becomes a failure."""
+test session in qemu (TCG), and Debian's 7.3 kernel (trixie-backports), which explains its own
+rejections. Skips when qemu or the package is missing, unless KPTR_LSP_REQUIRE_KERNEL=1 (CI),
+where that becomes a failure."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -13,11 +15,14 @@ from pathlib import Path
 import pytest
 
 from kptr_lsp.settings import TargetKernel
-from kptr_lsp.targets.fetch import CACHE_DIR
-from kptr_lsp.targets.kernels import ReadyKernel, TargetError, ready
-from kptr_lsp.targets.vm import QEMU, shutdown_all
+from kptr_lsp.targets.kernels import ReadyKernel, TargetError, image_of, ready
+from kptr_lsp.targets.vm import QEMU, shutdown_all, vm_name
 
 PACKAGE = os.environ.get("KPTR_TEST_KERNEL_PACKAGE", "linux-image-6.1.0-56-amd64")
+# Debian's 7.3 kernel, a `suite/package` entry fetched through a private apt configuration;
+# KPTR_TEST_KERNEL_73_IMAGE (a vmlinuz path) replaces it.
+PACKAGE_73 = os.environ.get("KPTR_TEST_KERNEL_73", "trixie-backports/linux-image-7.3.4+deb13-amd64")
+IMAGE_73 = os.environ.get("KPTR_TEST_KERNEL_73_IMAGE")
 
 
 def qemu_processes(parent: int | None = None) -> list[str]:
@@ -27,18 +32,19 @@ def qemu_processes(parent: int | None = None) -> list[str]:
     return done.stdout.splitlines()
 
 
-def stray_qemu() -> list[str]:
-    """qemu processes booting a cached target kernel that this process did not start."""
-    stray = []
-    for line in qemu_processes():
-        pid = int(line.split()[0])
-        try:
-            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
-        if ppid != os.getpid() and str(CACHE_DIR) in line:
-            stray.append(line)
-    return stray
+def vms_of(pid: int) -> list[str]:
+    """qemu processes booted by process `pid` (a server, a `check`), by their `-name`: other
+    people's VMs on the same machine do not count."""
+    return [line for line in qemu_processes() if f" -name {vm_name(pid)} " in f"{line} "]
+
+
+async def wait_vms_gone(pid: int, timeout_s: float = 10.0) -> list[str]:
+    """The VMs of `pid` still running after up to `timeout_s` (they power off on shutdown)."""
+    for _ in range(int(timeout_s * 10)):
+        if not vms_of(pid):
+            break
+        await asyncio.sleep(0.1)
+    return vms_of(pid)
 
 
 def _unavailable(why: str) -> None:
@@ -65,3 +71,17 @@ def debian61() -> Iterator[TargetKernel]:
 @pytest.fixture(scope="session")
 def debian61_ready(debian61: TargetKernel) -> ReadyKernel:
     return ready(debian61)
+
+
+@pytest.fixture(scope="session")
+def debian73_image() -> Path:
+    """Debian's 7.3 kernel image, fetched (once) but not booted here: the process under test
+    (a server, `check`) boots it, so a session boots 7.3 once."""
+    if shutil.which(QEMU) is None:
+        _unavailable(f"{QEMU} is not installed")
+    kernel = TargetKernel(image=IMAGE_73) if IMAGE_73 else TargetKernel(package=PACKAGE_73)
+    try:
+        return image_of(kernel)
+    except TargetError as exc:
+        _unavailable(f"Debian 7.3 ({kernel.label()}): {exc}")
+        raise  # unreachable: _unavailable skips or fails

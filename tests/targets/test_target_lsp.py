@@ -3,7 +3,6 @@ sees its verdict beside the running kernel's, in diagnostics and code lenses."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from pytest_lsp import LanguageClient, client_capabilities
 from kptr_lsp.settings import TargetKernel
 from kptr_lsp.targets.kernels import ReadyKernel, label_of
 from tests.lsp.harness import SERVER, close, open_and_wait
-from tests.targets.conftest import PACKAGE, stray_qemu
+from tests.targets.conftest import PACKAGE, wait_vms_gone
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 KPTR_XCHG = PROGRAMS / "clean" / "kptr_ok.bpf.c"
@@ -34,12 +33,11 @@ async def client(lsp_client: LanguageClient, debian61: TargetKernel) -> AsyncIte
         )
     )
     yield
+    server = lsp_client._server  # pygls' handle on the server process
+    assert server is not None
     await lsp_client.shutdown_session()
-    for _ in range(100):  # the server powers its VM off on shutdown
-        if not stray_qemu():
-            break
-        await asyncio.sleep(0.1)
-    assert stray_qemu() == [], "the server left its target VM running"
+    # the server powers its VM off on shutdown
+    assert await wait_vms_gone(server.pid) == [], "the server left its target VM running"
 
 
 async def test_editor_shows_each_kernels_verdict(

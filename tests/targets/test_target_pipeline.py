@@ -14,7 +14,7 @@ from kptr_lsp.lenses import program_lenses
 from kptr_lsp.pipeline import Analysis, analyse
 from kptr_lsp.settings import Settings, TargetKernel
 from kptr_lsp.targets.kernels import ReadyKernel, label_of
-from tests.targets.conftest import PACKAGE, stray_qemu
+from tests.targets.conftest import PACKAGE, vms_of
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 # __kptr + bpf_kptr_xchg of a task reference from bpf_task_acquire (a 6.2 kfunc).
@@ -103,9 +103,9 @@ def test_check_command_shows_both_verdicts(
 ) -> None:
     target = debian61_ready.label
     argv = [sys.executable, "-m", "kptr_lsp", "check", "--kernel", PACKAGE, "--format", "json"]
-    done = subprocess.run([*argv, str(KPTR_XCHG)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1, done.stderr
-    (report,) = json.loads(done.stdout)
+    returncode, out, err = _check([*argv, str(KPTR_XCHG)])
+    assert returncode == 1, err
+    (report,) = json.loads(out)
     verdicts = {k["label"]: k["programs"] for k in report["kernels"]}
     both = {"stash_child": "accepted", "drop_child": "accepted"}
     assert verdicts == {RUNNING: both, target: dict.fromkeys(both, "rejected")}
@@ -115,12 +115,17 @@ def test_check_command_shows_both_verdicts(
     ]
     assert all(f["message"].startswith(f"[{target}] ") for f in errors)
 
-    text = subprocess.run(
-        [*argv[:-2], str(KPTR_XCHG)], capture_output=True, text=True, timeout=300
-    ).stdout
+    _, text, _ = _check([*argv[:-2], str(KPTR_XCHG)])
     assert f"[{RUNNING}] stash_child accepted, drop_child accepted" in text
     assert f"[{target}] stash_child rejected, drop_child rejected" in text
-    assert stray_qemu() == []  # the command powered its VM off when it finished
+
+
+def _check(argv: list[str]) -> tuple[int, str, str]:
+    """Run `kptr-lsp check`; it must power its VMs off when it finishes."""
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        out, err = proc.communicate(timeout=300)
+    assert vms_of(proc.pid) == [], "the command left its target VM running"
+    return proc.returncode, out, err
 
 
 def test_a_missing_image_is_an_information_and_the_running_verdict_stays(kernel: None) -> None:
