@@ -44,7 +44,7 @@ class CompileOptions:
     workspace_root: str | None = None
     use_compile_commands: bool = True
     compile_commands: str | None = None  # this compile_commands.json, not the nearest one
-    use_pch: bool = True  # precompile the vmlinux.h include block (see toolchain/pch.py)
+    use_pch: bool = True  # precompile the leading include block (see toolchain/pch.py)
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,10 @@ def compile_buffer(
     ready = pch.CACHE.lookup(cmd, text, _version(clang), cwd) if options.use_pch else None
     if ready is not None:
         with_pch = (*cmd[:-5], "-include-pch", ready.path, *cmd[-5:])
-        returncode, out, err = _run(with_pch, stdin, cwd, options.timeout_s, cancelled)
+        # The preamble's lines come from the PCH: clang reads them emptied, lines kept.
+        rest = _line_directive(path) + ready.preamble.blanked(text)
+        rest_in = rest.encode("utf-8", errors="surrogateescape")
+        returncode, out, err = _run(with_pch, rest_in, cwd, options.timeout_s, cancelled)
         if returncode not in (0, None) and pch.PCH_REFUSED.search(err.decode(errors="replace")):
             pch.CACHE.refused(ready.key)  # an input changed since it was built: compile without
             returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)

@@ -1,12 +1,19 @@
-"""A precompiled header of the include block a BPF file starts with (vmlinux.h, then libbpf's).
+"""A precompiled preamble, as clangd builds one: the file's leading block of preprocessor
+directives (its includes, whatever headers they are, and the macros between them).
 
-Parsing the 135k-line vmlinux.h is most of a compile. When the buffer opens with
-`#include "vmlinux.h"` followed only by `<bpf/...>` includes, those lines are compiled once into
-a PCH (in the background, the first time) and later compiles load it with `-include-pch`.
-The program's own includes then hit the headers' include guards, so the code compiled is the
-same. The PCH is keyed by the exact clang command, the include lines and the headers' identity
-(the generated vmlinux.h lives under its BTF's hash); clang itself refuses a PCH whose inputs
-changed, and then the compile is retried without it.
+Parsing the headers — the 135k-line vmlinux.h above all, whether the file includes it or a
+project header does, at any depth — is most of a compile. The preamble is compiled once into a
+PCH (in the background, the first time), and later compiles load it with `-include-pch` and
+get the buffer with the preamble's lines emptied: the same tokens in the same order, on the
+same lines, so the code compiled and every diagnostic's position are those of a plain compile.
+
+A PCH is keyed by the clang command, the preamble's text and the vmlinux.h the command could
+pick up; it also records the identity (inode, size, mtime) of every header clang read while
+building it (`-H`). A lookup that finds any of them changed (a project header edited) never
+uses it: that compile is a plain one and a new PCH is built in the background. clang itself
+refuses a PCH whose inputs changed; then the compile is repeated without it. Files with the
+same command and preamble (two sources of one directory including the same headers) share
+one PCH.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -24,14 +32,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kptr_lsp.toolchain import vmlinux
-from kptr_lsp.toolchain.headers import without_header_lines
+from kptr_lsp.toolchain.headers import included_headers, without_header_lines
 
-_VMLINUX_INCLUDE = re.compile(r'#[ \t]*include[ \t]*(?:"vmlinux\.h"|<vmlinux\.h>)[ \t]*')
-_LIBBPF_INCLUDE = re.compile(r'#[ \t]*include[ \t]*(?:<bpf/[\w.-]+\.h>|"bpf/[\w.-]+\.h")[ \t]*')
+_BUILD_TIMEOUT_S = 60.0
 _KEEP = 6  # PCHs are ~16 MB each: keep the most recently used few
 # clang's words when a PCH cannot be used (inputs modified, flags differ, bad file)
 PCH_REFUSED = re.compile(r"precompiled header|PCH file|AST file", re.IGNORECASE)
 _HEADER_LINE = re.compile(r"^\.+ \S")
+_INCLUDE = re.compile(r"#\s*(?:include|include_next|import)\b")
+_CONDITIONAL_OPEN = re.compile(r"#\s*if(?:n?def)?\b")
+_CONDITIONAL_CLOSE = re.compile(r"#\s*endif\b")
+# A directive that would make the PCH mean something else than the text it replaces.
+_UNSAFE = re.compile(r"#\s*(?:line\b|pragma\s+once\b|\d)")
+
+
+@dataclass(frozen=True)
+class Preamble:
+    text: str  # the buffer's first `end` characters
+    end: int
+    # Its directives without comments, one a line: what is precompiled, and the key. Files
+    # that differ only in their leading comments share the PCH.
+    directives: str
+
+    def blanked(self, text: str) -> str:
+        """`text` with the preamble's lines emptied: what a compile with its PCH reads."""
+        return "\n" * self.text.count("\n") + text[self.end :]
 
 
 @dataclass(frozen=True)
@@ -41,35 +66,82 @@ class ReadyPch:
     # clang's `-H` lines for the precompiled headers: a compile that loads the PCH does not
     # list them, so they are put back in front of its stderr (hovers name the headers used).
     header_lines: str
+    preamble: Preamble
 
 
-def leading_includes(text: str) -> tuple[str, ...] | None:
-    """The include lines the buffer opens with (comments and blank lines aside), when the first
-    is vmlinux.h and the rest are libbpf headers; None when the file starts any other way."""
-    includes: list[str] = []
-    in_comment = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if in_comment:
-            if "*/" in line:
-                in_comment = False
-                if line.split("*/", 1)[1].strip():
-                    break
-            continue
-        if not line or line.startswith("//"):
-            continue
-        if line.startswith("/*"):
-            rest = line[2:]
-            if "*/" not in rest:
-                in_comment = True
-            elif rest.split("*/", 1)[1].strip():
-                break
-            continue
-        pattern = _LIBBPF_INCLUDE if includes else _VMLINUX_INCLUDE
-        if pattern.fullmatch(line) is None:
+def _logical_lines(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, text) of each line, backslash continuations joined; end includes the
+    newline."""
+    out: list[tuple[int, int, str]] = []
+    pos = 0
+    while pos < len(text):
+        start, parts = pos, []
+        while True:
+            nl = text.find("\n", pos)
+            end = len(text) if nl < 0 else nl + 1
+            piece = text[pos:end].rstrip("\r\n")
+            pos = end
+            if piece.endswith("\\") and pos < len(text):
+                parts.append(piece[:-1])
+                continue
+            parts.append(piece)
             break
-        includes.append(line)
-    return tuple(includes) or None
+        out.append((start, pos, "".join(parts)))
+    return out
+
+
+def preamble_of(text: str) -> Preamble | None:
+    """The leading block of preprocessor directives (comments and blank lines between them
+    included), cut back so that every `#if` in it is closed; None when it includes nothing."""
+    end = 0  # where the block, as far as it is balanced, ends
+    directives: list[str] = []
+    kept = 0  # directives within `end`
+    depth = 0
+    includes = False
+    in_comment = False
+    for _start, stop, line in _logical_lines(text):
+        rest = line
+        code = ""
+        # strip comments, remembering a block comment that runs on
+        while rest:
+            if in_comment:
+                close = rest.find("*/")
+                if close < 0:
+                    rest = ""
+                    break
+                in_comment, rest = False, rest[close + 2 :]
+                continue
+            cut = [i for i in (rest.find("/*"), rest.find("//")) if i >= 0]
+            if not cut:
+                code, rest = code + rest, ""
+                break
+            i = min(cut)
+            code += rest[:i] + " "
+            if rest.startswith("//", i):
+                rest = ""
+            else:
+                in_comment, rest = True, rest[i + 2 :]
+        code = code.strip()
+        if not code:
+            if depth == 0 and not in_comment:
+                end = stop
+            continue
+        if not code.startswith("#") or _UNSAFE.match(code):
+            break
+        if _CONDITIONAL_OPEN.match(code):
+            depth += 1
+        elif _CONDITIONAL_CLOSE.match(code):
+            depth -= 1
+            if depth < 0:
+                break
+        includes = includes or _INCLUDE.match(code) is not None
+        directives.append(code)
+        if depth == 0 and not in_comment:
+            end, kept = stop, len(directives)
+    block = directives[:kept]
+    if not includes or not any(_INCLUDE.match(d) for d in block):
+        return None
+    return Preamble(text[:end], end, "".join(f"{d}\n" for d in block))
 
 
 def pch_root() -> Path:
@@ -77,7 +149,8 @@ def pch_root() -> Path:
 
 
 def _header_identity(cmd: tuple[str, ...]) -> list[str]:
-    """Size and mtime of every vmlinux.h the command could pick up: a project's own may change."""
+    """Size and mtime of every vmlinux.h the command could pick up: one appearing or changing in
+    a directory searched before the one the PCH read is a different preamble."""
     out: list[str] = []
     for i, flag in enumerate(cmd[:-1]):
         if flag in ("-I", "-iquote", "-isystem", "-idirafter"):
@@ -88,20 +161,32 @@ def _header_identity(cmd: tuple[str, ...]) -> list[str]:
     return out
 
 
-def pch_key(cmd: tuple[str, ...], includes: tuple[str, ...], clang_version: str) -> str:
-    parts = [clang_version, *cmd, "\0", *includes, "\0", *_header_identity(cmd)]
+def pch_key(cmd: tuple[str, ...], preamble: Preamble, clang_version: str) -> str:
+    parts = [clang_version, *cmd, "\0", preamble.directives, "\0", *_header_identity(cmd)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
-def _pch_command(cmd: tuple[str, ...], header: str, output: str) -> list[str]:
-    """The compile command turned into "precompile this header": same flags, no stdin/object."""
+def _identity(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _unchanged(deps: dict[str, list[int] | None]) -> bool:
+    return all(_identity(path) == ident for path, ident in deps.items())
+
+
+def _pch_command(cmd: tuple[str, ...], output: str) -> list[str]:
+    """The compile command turned into "precompile the preamble on stdin": same flags."""
     base = list(cmd)
     tail = ["-x", "c", "-", "-o", "-"]
     if base[-len(tail) :] != tail:
         raise ValueError("unexpected compile command shape")
     base = base[: -len(tail)]
     base.remove("-c")
-    return [*base, "-x", "c-header", header, "-o", output]
+    return [*base, "-x", "c-header", "-", "-o", output]
 
 
 class PchCache:
@@ -111,33 +196,42 @@ class PchCache:
         self._lock = threading.Lock()
         self._building: dict[str, subprocess.Popen[bytes]] = {}
         self._finishers: list[threading.Thread] = []
-        self._unusable: set[str] = set()  # clang warned while building it, or refused it
+        # clang warned while building it: not retried until a header it read changes
+        self._unusable: dict[str, dict[str, list[int] | None]] = {}
+        self._deps: dict[str, dict[str, list[int] | None]] = {}  # key → headers it read
         atexit.register(self.wait)
 
     def lookup(
         self, cmd: tuple[str, ...], text: str, clang_version: str, cwd: str
     ) -> ReadyPch | None:
         """The PCH ready for this compile; else start building one and return None."""
-        includes = leading_includes(text)
-        if includes is None or not vmlinux.includes_vmlinux(text):
+        preamble = preamble_of(text)
+        if preamble is None:
             return None
-        key = pch_key(cmd, includes, clang_version)
-        path = pch_root() / f"{key}.pch"
+        key = pch_key(cmd, preamble, clang_version)
+        root = pch_root()
+        path = root / f"{key}.pch"
         with self._lock:
-            if key in self._unusable:
-                return None
-            proc = self._building.get(key)
-            if proc is not None and proc.poll() is None:
-                return None  # still building
-            if proc is not None:
-                self._building.pop(key)
+            failed = self._unusable.get(key)
+            if failed is not None:
+                if _unchanged(failed):
+                    return None
+                del self._unusable[key]  # a header was edited: worth another try
+            if key in self._building:
+                return None  # still building (the finisher removes it when done)
             if path.is_file():
-                with contextlib.suppress(OSError):
-                    os.utime(path)  # most recently used: kept when older ones are pruned
-                    lines = path.with_suffix(".hdr").read_text()
-                    return ReadyPch(key, str(path), lines)
-            if proc is None:
-                self._start(key, cmd, includes, cwd)
+                deps = self._deps.get(key)
+                if deps is None:
+                    deps = self._read_deps(path.with_suffix(".deps"))
+                if deps is not None and _unchanged(deps):
+                    self._deps[key] = deps
+                    with contextlib.suppress(OSError):
+                        os.utime(path)  # most recently used: kept when older ones are pruned
+                        lines = path.with_suffix(".hdr").read_text()
+                        return ReadyPch(key, str(path), lines, preamble)
+                # A header it read changed (or its record is gone): never use it; rebuild.
+                self._drop(key)
+            self._start(key, cmd, preamble, cwd)
         return None
 
     def wait_ready(
@@ -147,70 +241,112 @@ class PchCache:
         deadline = time.monotonic() + timeout_s
         while True:
             ready = self.lookup(cmd, text, clang_version, cwd)
-            includes = leading_includes(text)
-            if ready is not None or includes is None or time.monotonic() > deadline:
+            preamble = preamble_of(text)
+            if ready is not None or preamble is None or time.monotonic() > deadline:
                 return ready
             with self._lock:
-                key = pch_key(cmd, includes, clang_version)
-                if key not in self._building:
-                    return None  # not being built (unusable, or no PCH for this text)
+                building = pch_key(cmd, preamble, clang_version) in self._building
+            if not building:  # finished just now, or not being built (unusable)
+                return self.lookup(cmd, text, clang_version, cwd)
             time.sleep(0.05)
 
     def refused(self, key: str) -> None:
         """clang would not use this PCH (an input changed, flags differ): drop it, rebuild later."""
         with self._lock:
-            for suffix in (".pch", ".hdr"):
-                with contextlib.suppress(OSError):
-                    (pch_root() / f"{key}{suffix}").unlink()
+            self._drop(key)
 
-    def _start(self, key: str, cmd: tuple[str, ...], includes: tuple[str, ...], cwd: str) -> None:
+    def _drop(self, key: str) -> None:
+        self._deps.pop(key, None)
+        for suffix in (".pch", ".hdr", ".deps"):
+            with contextlib.suppress(OSError):
+                (pch_root() / f"{key}{suffix}").unlink()
+
+    @staticmethod
+    def _read_deps(path: Path) -> dict[str, list[int] | None] | None:
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(raw, dict):
+            return None
+        return {str(k): v if isinstance(v, list) else None for k, v in raw.items()}
+
+    def _start(self, key: str, cmd: tuple[str, ...], preamble: Preamble, cwd: str) -> None:
         root = pch_root()
         root.mkdir(parents=True, exist_ok=True)
-        header = root / f"{key}.h"
-        header.write_text("\n".join(includes) + "\n")
         fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{key}.", suffix=".pch")
         os.close(fd)
         try:
-            argv = _pch_command(cmd, str(header), tmp)
+            argv = _pch_command(cmd, tmp)
         except ValueError:
             os.unlink(tmp)
-            self._unusable.add(key)
+            self._unusable[key] = {}
             return
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
         self._building[key] = proc
         finisher = threading.Thread(
-            target=self._finish, args=(key, proc, tmp), name="kptr-pch", daemon=True
+            target=self._finish,
+            args=(
+                key,
+                proc,
+                tmp,
+                root,
+                cwd,
+                preamble.directives.encode("utf-8", "surrogateescape"),
+            ),
+            name="kptr-pch",
+            daemon=True,
         )
         self._finishers.append(finisher)
         finisher.start()
 
-    def _finish(self, key: str, proc: subprocess.Popen[bytes], tmp: str) -> None:
-        _, raw = proc.communicate()
+    def _finish(
+        self,
+        key: str,
+        proc: subprocess.Popen[bytes],
+        tmp: str,
+        root: Path,
+        cwd: str,
+        source: bytes,
+    ) -> None:
+        try:
+            _, raw = proc.communicate(source, timeout=_BUILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:  # a header that never ends (a FIFO, a device)
+            proc.kill()
+            _, raw = proc.communicate()
+        except OSError:
+            raw = b""
         err = raw.decode(errors="replace")
-        target = pch_root() / f"{key}.pch"
+        target = root / f"{key}.pch"
         with self._lock:
             # A warning while precompiling would vanish from later compiles: not worth it then.
-            if proc.returncode == 0 and not without_header_lines(err).strip():
+            ok = proc.returncode == 0 and not without_header_lines(err).strip()
+            deps = {h.path: _identity(h.path) for h in included_headers(err, cwd)}
+            if ok and root.is_dir():
                 lines = "".join(f"{x}\n" for x in err.splitlines() if _HEADER_LINE.match(x))
-                target.with_suffix(".hdr").write_text(lines)
-                os.replace(tmp, target)
-                self._prune()
-            else:
-                self._unusable.add(key)
-                for leftover in (tmp, str(target.with_suffix(".h"))):
-                    with contextlib.suppress(OSError):
-                        os.unlink(leftover)
+                with contextlib.suppress(OSError):
+                    target.with_suffix(".hdr").write_text(lines)
+                    target.with_suffix(".deps").write_text(json.dumps(deps))
+                    os.replace(tmp, target)
+                    self._deps[key] = deps
+                    self._prune(root)
+            if not ok:
+                self._unusable[key] = deps
+            self._building.pop(key, None)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
-    def _prune(self) -> None:
-        built = sorted(pch_root().glob("*.pch"), key=lambda p: p.stat().st_mtime, reverse=True)
+    def _prune(self, root: Path) -> None:
+        built = sorted(root.glob("*.pch"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in built[_KEEP:]:
-            for suffix in (".pch", ".hdr", ".h"):
+            self._deps.pop(old.stem, None)
+            for suffix in (".pch", ".hdr", ".deps"):
                 with contextlib.suppress(OSError):
                     old.with_suffix(suffix).unlink()
 

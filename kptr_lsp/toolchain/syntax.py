@@ -110,7 +110,8 @@ class SyntaxChecker:
             cwd = os.path.dirname(path)
             ready = pch.CACHE.wait_ready(cmd, text, version, cwd, _PCH_WAIT_S)
         args = parse_args(cmd, ready)
-        unsaved = [(path, text)]
+        # With the PCH the preamble's lines are emptied, as for the compile (toolchain/pch.py).
+        unsaved = [(path, text if ready is None else ready.preamble.blanked(text))]
         with self._lock:
             unit = self._units.get(path)
             if unit is None or unit.args != args:  # new file, new flags, or the PCH is ready

@@ -238,7 +238,7 @@ def test_cancel_stops_a_running_clang(tmp_path: Path) -> None:
     # 60 s timeout. A newer buffer superseding this one must free the core at once.
     fifo = tmp_path / "hang.h"
     os.mkfifo(fifo)
-    body = f'#include "{fifo}"\n' + XDP
+    body = XDP + f'#include "{fifo}"\n'  # below the preamble: no PCH build reads it
     src = write(tmp_path / "hang.bpf.c", body)
     cancelled = threading.Event()
     threading.Timer(0.3, cancelled.set).start()

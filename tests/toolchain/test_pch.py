@@ -1,9 +1,14 @@
-"""The vmlinux.h PCH: used only for files that open with that include block, and a compile
-with it says and produces what a compile without it does. Real clang."""
+"""The preamble PCH: the file's leading directives, whatever headers they reach, precompiled;
+a compile with it says and produces what a compile without it does, and one whose headers
+changed is never used. Real clang.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+
+import pytest
 
 from kptr_lsp.elf.objfile import ObjectFile
 from kptr_lsp.toolchain import pch
@@ -24,16 +29,25 @@ int pass(struct xdp_md *ctx)
 
 char LICENSE[] SEC("license") = "GPL";
 """
+PROJECTS = Path(__file__).resolve().parent.parent / "programs" / "projects"
+OPTIONS = CompileOptions(use_compile_commands=False)
+NO_PCH = CompileOptions(use_compile_commands=False, use_pch=False)
 
 
-def test_only_a_leading_vmlinux_block_is_precompiled() -> None:
-    assert pch.leading_includes(SOURCE) == (
-        '#include "vmlinux.h"',
-        "#include <bpf/bpf_helpers.h>",
-    )
-    # A macro before the include changes what vmlinux.h means: no PCH.
-    assert pch.leading_includes("#define BPF_NO_PRESERVE_ACCESS_INDEX\n" + SOURCE) is None
-    assert pch.leading_includes('#include <linux/bpf.h>\n#include "vmlinux.h"\n') is None
+def test_the_preamble_is_the_leading_block_of_directives() -> None:
+    pre = pch.preamble_of(SOURCE)
+    assert pre is not None
+    assert pre.text == '/* a program */\n#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n\n'
+    # macros and conditionals belong to it; an #if left open at the first code line does not
+    pre = pch.preamble_of("#define BPF_NO_PRESERVE_ACCESS_INDEX\n" + SOURCE)
+    assert pre is not None and pre.text.startswith("#define BPF_NO_PRESERVE_ACCESS_INDEX\n")
+    text = '#include "vmlinux.h"\n#ifdef DEBUG\n#include "trace.h"\nint x;\n#endif\n'
+    pre = pch.preamble_of(text)
+    assert pre is not None and pre.text == '#include "vmlinux.h"\n'
+    assert pch.preamble_of("int x;\n#include <bpf/bpf_helpers.h>\n") is None
+    assert pch.preamble_of("#define X 1\nint x;\n") is None  # nothing to precompile
+    # the rest of the buffer keeps its lines and columns
+    assert pre.blanked(text) == '\n#ifdef DEBUG\n#include "trace.h"\nint x;\n#endif\n'
 
 
 def test_compile_with_the_pch_matches_the_compile_without(
@@ -56,3 +70,62 @@ def test_compile_with_the_pch_matches_the_compile_without(
     assert plain.obj is not None and with_pch.obj is not None
     code = [(f.name, f.insns) for f in ObjectFile.parse(plain.obj).programs]
     assert [(f.name, f.insns) for f in ObjectFile.parse(with_pch.obj).programs] == code
+
+
+def _insns(obj: bytes | None) -> list[tuple[str, bytes]]:
+    assert obj is not None
+    return [(f.name, f.insns) for f in ObjectFile.parse(obj).programs]
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Path:
+    """The header_chain project (prog -> "maps.bpf.h" -> "common.h" -> "vmlinux.h"), writable."""
+    dest = tmp_path / "tools"
+    shutil.copytree(PROJECTS / "header_chain", dest)
+    return dest
+
+
+def test_vmlinux_h_through_project_headers_is_precompiled(chain: Path, fresh_cache: Path) -> None:
+    src = chain / "execsnoop.bpf.c"
+    text = src.read_text()
+    plain = compile_buffer(str(src), text, options=OPTIONS)
+    pch.CACHE.wait()
+    with_pch = compile_buffer(str(src), text, options=OPTIONS)
+    assert "-include-pch" in with_pch.command and "-include-pch" not in plain.command
+    assert with_pch.findings == plain.findings == ()
+    assert with_pch.headers == plain.headers
+    assert any(h.depth == 3 and h.path.endswith("/vmlinux.h") for h in with_pch.headers)
+    assert _insns(with_pch.obj) == _insns(plain.obj)
+
+
+def test_two_files_with_one_preamble_share_its_pch(chain: Path, fresh_cache: Path) -> None:
+    first, second = chain / "execsnoop.bpf.c", chain / "exec_count_unchecked.bpf.c"
+    compile_buffer(str(first), first.read_text(), options=OPTIONS)
+    pch.CACHE.wait()
+    result = compile_buffer(str(second), second.read_text(), options=OPTIONS)
+    assert "-include-pch" in result.command
+    assert len(list((fresh_cache / "kptr-lsp" / "pch").glob("*.pch"))) == 1
+
+
+def test_an_edited_project_header_is_never_served_stale(chain: Path, fresh_cache: Path) -> None:
+    src = chain / "execsnoop.bpf.c"
+    text = src.read_text()
+    common = chain / "common.h"
+    compile_buffer(str(src), text, options=OPTIONS)
+    pch.CACHE.wait()
+    before = compile_buffer(str(src), text, options=OPTIONS)
+    assert "-include-pch" in before.command
+
+    # The header changes: the next compile is a plain one that sees the new text...
+    common.write_text(common.read_text().replace("COMM_LEN 16", "COMM_LEN 16 +"))
+    broken = compile_buffer(str(src), text, options=OPTIONS)
+    assert "-include-pch" not in broken.command
+    assert any(f.severity == 1 for f in broken.findings)  # the header's new error
+    # ...and the preamble is rebuilt in the background once the header is right again.
+    common.write_text(common.read_text().replace("COMM_LEN 16 +", "COMM_LEN 32"))
+    assert "-include-pch" not in compile_buffer(str(src), text, options=OPTIONS).command
+    pch.CACHE.wait()
+    fixed = compile_buffer(str(src), text, options=OPTIONS)
+    assert "-include-pch" in fixed.command and fixed.findings == ()
+    plain = compile_buffer(str(src), text, options=NO_PCH)
+    assert _insns(fixed.obj) == _insns(plain.obj) != _insns(before.obj)  # the new COMM_LEN
