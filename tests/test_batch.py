@@ -115,7 +115,7 @@ def test_tree_check_reports_every_bpf_file_as_its_own_check_does(
     for name in [*USER_SPACE, "stale.bpf.c", "README.md"]:
         assert name not in tree_run.stdout
     # The real rejections land on their lines, the user-space halves were never compiled.
-    for name in ("tool_tree/net/tc_mark.c",):
+    for name in ("tool_tree/net/tc_mark.c", "tool_tree/xdpfw/xdpfw.bpf.c"):
         (expect,) = read_expectations(TOOL_TREE / name.removeprefix("tool_tree/")).expects
         assert f"{name}:{expect.line}:" in tree_run.stdout
         assert expect.text in tree_run.stdout
@@ -133,7 +133,7 @@ def test_tree_summary_counts_what_the_per_file_checks_found(
     for key in ("accepted", "rejected", "not_verifiable"):
         assert counts[key] == by_hand[key] == sum(s[key] for s in singles), key
     # This tree has each kind: the counts are not all one number by accident.
-    assert by_hand == {"accepted": 2, "rejected": 1, "not_verifiable": 2}
+    assert by_hand == {"accepted": 1, "rejected": 2, "not_verifiable": 2}
     assert f"{len(USER_SPACE)} skipped (not BPF)" in tree_run.stderr
     assert re.search(r"· \d+\.\d s$", tree_run.stderr.strip())
     # Not a terminal: no progress line in the log.
@@ -187,20 +187,25 @@ def test_progress_line_on_a_terminal(repo: Path) -> None:
 
 def _compdb(repo: Path, db_dir: Path) -> Path:
     """The build's compile_commands.json (bear/CMake style, absolute paths), in a build
-    directory no source file's own lookup would find: every tool's BPF side, the VLAN build
-    of xdpfw with -DENABLE_VLAN, and the user-space halves built with gcc."""
+    directory no source file's own lookup would find: xdpfw built with -DXDPFW_NO_VLAN,
+    opensnoop and tc_mark as they are, and the user-space halves built with cc."""
     tree = repo / "tool_tree"
     bpf = ["clang", "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I", "."]
     entries = [
         {
             "directory": str(tree / "xdpfw"),
-            "arguments": [*bpf, "-DENABLE_VLAN", "-c", "xdpfw.bpf.c", "-o", "xdpfw.bpf.o"],
+            "arguments": [*bpf, "-DXDPFW_NO_VLAN", "-c", "xdpfw.bpf.c", "-o", "xdpfw.bpf.o"],
             "file": "xdpfw.bpf.c",
         },
         {
             "directory": str(tree / "trace"),
             "arguments": [*bpf, "-c", "opensnoop.bpf.c", "-o", "opensnoop.bpf.o"],
             "file": "opensnoop.bpf.c",
+        },
+        {
+            "directory": str(tree / "net"),
+            "command": "clang -O2 -g -target bpf -c tc_mark.c -o tc_mark.o",
+            "file": "tc_mark.c",
         },
         {
             "directory": str(tree / "xdpfw"),
@@ -226,22 +231,23 @@ def test_compile_commands_json_checks_its_bpf_entries_with_their_flags(
     xdpfw = "tool_tree/xdpfw/xdpfw.bpf.c"
     (vlan_bug,) = read_expectations(TOOL_TREE / "xdpfw" / "xdpfw.bpf.c").expects
 
-    alone = per_file[xdpfw]  # no database found from the file: built without the VLAN code
-    assert alone.returncode == 0, alone.stdout + alone.stderr
-    assert "xdp_filter accepted" in alone.stdout
+    alone = per_file[xdpfw]  # no database found from the file: the VLAN code is built in
+    assert f"{xdpfw}:{vlan_bug.line}:" in alone.stdout
+    assert "xdp_filter rejected" in alone.stdout
 
     proc = check(repo, "-j", "2", str(db.relative_to(repo)))
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    # The entry's -DENABLE_VLAN compiled the VLAN branch in: the kernel rejects its read.
-    assert f"{xdpfw}:{vlan_bug.line}:" in proc.stdout
-    assert vlan_bug.text in proc.stdout
-    assert f"{xdpfw}: 1 program(s) verified: xdp_filter rejected" in proc.stdout
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # tc_mark is still rejected
+    # The entry's -DXDPFW_NO_VLAN left the unchecked VLAN read out: the kernel accepts it.
+    assert vlan_bug.text not in proc.stdout.split("tool_tree/net/")[0]
+    assert f"{xdpfw}: 1 program(s) verified: xdp_filter accepted" in proc.stdout
     assert "opensnoop.bpf.c: 1 program(s) verified: " in proc.stdout
-    # Only the database's BPF entries: neither user-space half, nor tools it does not list.
-    for absent in ("xdpfw.c:", "opensnoop.c:", "fsslower", "tc_mark"):
+    assert "tc_mark.c: 1 program(s) verified: tc_mark rejected" in proc.stdout
+    # In the database's order, and only its BPF entries: no user-space half, no unlisted tool.
+    assert proc.stdout.index("xdpfw.bpf.c") < proc.stdout.index("opensnoop.bpf.c")
+    for absent in ("xdpfw.c:", "opensnoop.c:", "fsslower"):
         assert absent not in proc.stdout
     counts = summary(proc)
-    assert (counts["files"], counts["accepted"], counts["rejected"]) == (2, 1, 1)
+    assert (counts["files"], counts["accepted"], counts["rejected"]) == (3, 2, 1)
     assert "2 skipped (not BPF)" in proc.stderr
 
 

@@ -1,4 +1,4 @@
-/* An XDP port filter; its build adds -DENABLE_VLAN for the VLAN variant, whose tag read lacks a bounds check. */
+/* Rejected: an XDP port filter whose VLAN tag read lacks a bounds check; its build's -DXDPFW_NO_VLAN leaves that code out. */
 // SPDX-License-Identifier: GPL-2.0
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -27,7 +27,7 @@ int xdp_filter(struct xdp_md *ctx)
 	if ((void *)(eth + 1) > data_end)
 		return XDP_PASS;
 	proto = eth->h_proto;
-#ifdef ENABLE_VLAN
+#ifndef XDPFW_NO_VLAN
 	if (proto == bpf_htons(ETH_P_8021Q)) {
 		struct vlan_hdr *vh = (void *)(eth + 1);
 
