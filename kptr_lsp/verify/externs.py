@@ -164,6 +164,11 @@ def around_missing_kfuncs(
     result = again(weaken_externs(data, said), None)
     if result.open_error is not None or not result.programs:
         return first
+    from .loader import Failure  # the loader imports this module
+
+    # About the object whatever its programs call: these stay a caller's verdict. Any other
+    # failure of a caller (another program's load failing, e.g.) is the missing kfunc's.
+    whole_object = {Failure.KERNEL_LACKS, Failure.MAP_CREATE, Failure.MAP_TOO_LARGE, Failure.OPEN}
     calls = _calls(data, result.programs, said)
     before = {p.name: p for p in first.programs}
     out: list[ProgramResult] = []
@@ -172,7 +177,7 @@ def around_missing_kfuncs(
         original = before.get(prog.name)
         if not mine or original is None:
             out.append(prog)
-        elif prog.object_wide:
+        elif prog.object_wide and prog.failure in whole_object:
             # Something else stops the whole object too (e.g. a struct_ops type this kernel
             # lacks): that is the verdict; the kfuncs it calls are part of the story.
             out.append(

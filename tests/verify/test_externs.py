@@ -158,3 +158,37 @@ def test_linked_with_its_library_the_object_verifies(compile_bpf: CompileFn, ker
         )
         result = verify_object(out.read_bytes())
     assert [(p.name, p.accepted) for p in result.programs] == [("count_packets", True)]
+
+
+SUBPROGRAM_CALLER = """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+extern struct task_struct *bpf_nonexistent_kfunc(struct task_struct *p) __ksym;
+extern void bpf_task_release(struct task_struct *p) __ksym;
+static __noinline int grab(struct task_struct *t)
+{
+	struct task_struct *p = bpf_nonexistent_kfunc(t);
+	if (p)
+		bpf_task_release(p);
+	return 0;
+}
+static __noinline int next_pid(int pid) { return pid + 1; }
+SEC("tp_btf/task_newtask")
+int BPF_PROG(through_helper, struct task_struct *task, u64 flags) { return grab(task); }
+SEC("tp_btf/task_newtask")
+int BPF_PROG(other_helper, struct task_struct *task, u64 flags) { return next_pid(task->pid) > 0; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_a_call_in_a_subprogram_fails_the_programs_that_reach_it(
+    compile_bpf: CompileFn, kernel: None
+) -> None:
+    """libbpf appends only the subprograms a program calls: `other_helper` never loads grab()."""
+    result = verify_object(compile_bpf(SUBPROGRAM_CALLER))
+    verdicts = {p.name: (p.accepted, p.failure) for p in result.programs}
+    assert verdicts == {
+        "through_helper": (False, Failure.RELOCATION),
+        "other_helper": (True, Failure.NONE),
+    }
