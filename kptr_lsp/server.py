@@ -254,6 +254,7 @@ class KptrLanguageServer(LanguageServer):
             if self.analyses.get(uri) is analysis:  # not closed or superseded meanwhile
                 self.views.analysed(uri, analysis)
                 self._refresh_code_lenses()
+                self._refresh_inlay_hints()
         except Exception:  # e.g. the executor shut down: the lenses stay as they were
             log.exception("building the lenses of %s failed", uri)
         finally:
