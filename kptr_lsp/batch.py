@@ -12,6 +12,7 @@ against it instead of parsing vmlinux.h each).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import os
@@ -43,10 +44,15 @@ def default_jobs() -> int:
 Progress = Callable[[int, int, Source], None]
 
 
-def _settings_for(source: Source, settings: Settings) -> Settings:
-    if source.compdb is None:
-        return settings
-    return dataclasses.replace(settings, compile_commands=source.compdb)
+def _settings_for(source: Source, settings: Settings, *, shares_pch: bool) -> Settings:
+    changes: dict[str, object] = {}
+    if source.compdb is not None:
+        changes["compile_commands"] = source.compdb
+    if not shares_pch:
+        # A precompiled header nobody else in this run would use costs one more parse of
+        # the headers (and the wait for it at exit): compile it plainly.
+        changes["precompiled_header"] = False
+    return dataclasses.replace(settings, **changes) if changes else settings  # type: ignore[arg-type]
 
 
 def _prepare(settings: Settings) -> None:
@@ -61,9 +67,18 @@ def _prepare(settings: Settings) -> None:
         kernel_verification_available()
 
 
-def _configuration(source: Source) -> tuple[str, str | None]:
-    """Files that compile with the same flags, and so share one precompiled header."""
-    return os.path.dirname(source.path), source.compdb
+Configuration = tuple[str, str | None, str | None]
+
+
+def _configuration(source: Source) -> Configuration:
+    """Files that compile with the same flags and preamble, and so share one precompiled
+    header (toolchain/pch.py keys it by the command and the preamble's directives)."""
+    preamble = pch.preamble_of(source.text)
+    return (
+        os.path.dirname(source.path),
+        source.compdb,
+        None if preamble is None else preamble.directives,
+    )
 
 
 def check_all(
@@ -84,12 +99,20 @@ def check_all(
     done = 0
     done_lock = threading.Lock()
 
-    def one(source: Source) -> Analysis:
+    configurations = [_configuration(s) for s in sources]
+    sizes = collections.Counter(configurations)
+    firsts: dict[Configuration, int] = {}
+    for i, configuration in enumerate(configurations):
+        if sizes[configuration] > 1:
+            firsts.setdefault(configuration, i)
+
+    def one(i: int) -> Analysis:
         nonlocal done
+        source = sources[i]
         analysis = analyse(
             source.path,
             source.text,
-            _settings_for(source, settings),
+            _settings_for(source, settings, shares_pch=sizes[configurations[i]] > 1),
             workspace_root=source.root,
         )
         if progress is not None:
@@ -98,21 +121,22 @@ def check_all(
                 progress(done, len(sources), source)
         return analysis
 
-    firsts: dict[tuple[str, str | None], int] = {}
-    for i, source in enumerate(sources):
-        firsts.setdefault(_configuration(source), i)
     futures: dict[int, Future[Analysis]] = {}
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kptr-check") as pool:
         try:
+            # First the file that starts each shared PCH, and the files that share none.
             for i in firsts.values():
-                futures[i] = pool.submit(one, sources[i])
-            if settings.precompiled_header and len(sources) > len(firsts):
+                futures[i] = pool.submit(one, i)
+            for i, configuration in enumerate(configurations):
+                if sizes[configuration] == 1:
+                    futures[i] = pool.submit(one, i)
+            if settings.precompiled_header and firsts:
                 for i in firsts.values():
                     futures[i].exception()  # wait, without raising here
                 pch.CACHE.wait()  # the PCHs the first files started: the rest compile on them
-            for i, source in enumerate(sources):
+            for i in range(len(sources)):
                 if i not in futures:
-                    futures[i] = pool.submit(one, source)
+                    futures[i] = pool.submit(one, i)
             for i, source in enumerate(sources):
                 yield source, futures[i].result()
         finally:

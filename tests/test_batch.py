@@ -265,3 +265,41 @@ def test_bad_inputs_are_usage_errors_not_crashes(repo: Path) -> None:
     assert "no/such/dir: error: cannot read" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def test_files_sharing_a_preamble_share_one_pch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three tools of one directory with the same includes: the first builds the PCH, the
+    others wait for it and compile on it; a fourth that includes its own header (a preamble
+    nobody shares) is compiled plainly, with no PCH built for it."""
+    from kptr_lsp.batch import check_all
+    from kptr_lsp.settings import Settings
+    from kptr_lsp.toolchain.vmlinux import ensure_vmlinux_h
+
+    # A cache of its own, to count PCHs in; the generated vmlinux.h copied in, not redone.
+    generated = Path(ensure_vmlinux_h())
+    shutil.copytree(generated, tmp_path / "cache" / "kptr-lsp" / "vmlinux" / generated.name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    text = (TOOL_TREE / "trace" / "opensnoop.bpf.c").read_text()
+    shutil.copy(TOOL_TREE / "trace" / "opensnoop.h", tools)
+    for n in range(3):
+        (tools / f"snoop{n}.bpf.c").write_text(text.replace("targ_tgid = 0", f"targ_tgid = {n}"))
+    (tools / "own.h").write_text('#include "opensnoop.h"\n')
+    (tools / "zz_own.bpf.c").write_text(text.replace('"opensnoop.h"', '"own.h"'))
+    inputs = collect([str(tools)], str(tmp_path))
+    results = list(check_all(inputs.sources, Settings(verify=False), jobs=2))
+    commands = {s.name: a.compile.command for s, a in results if a.compile is not None}
+    assert [s.name for s, _ in results] == [
+        "tools/snoop0.bpf.c",
+        "tools/snoop1.bpf.c",
+        "tools/snoop2.bpf.c",
+        "tools/zz_own.bpf.c",
+    ]
+    assert all(a.compile is not None and a.compile.obj for _, a in results)
+    assert "-include-pch" in commands["tools/snoop1.bpf.c"]
+    assert "-include-pch" in commands["tools/snoop2.bpf.c"]
+    assert "-include-pch" not in commands["tools/zz_own.bpf.c"]
+    assert len(list((tmp_path / "cache" / "kptr-lsp").rglob("*.pch"))) == 1
