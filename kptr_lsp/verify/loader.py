@@ -269,9 +269,10 @@ def _load_one(
         # The kernel fails the load with ENOSPC when the log did not fit, even for a good
         # program, and libbpf does not retry with a caller's buffer: grow and verify again.
         log_size = min(log_size * LOG_GROWTH, MAX_LOG_SIZE)
-    if cut and verdict is None:
-        # ENOSPC stands in for the kernel's own answer: a load logging only the verdict and
-        # statistics (no instruction trace: small and fast) gives that answer, and its words.
+    if cut and verdict is None and not _gave_up(got.log):
+        # ENOSPC stands in for the kernel's own answer (even for a program it accepted): a
+        # load logging only the verdict and statistics (no instruction trace: small, fast)
+        # gives that answer and its words. A kept end naming a limit already is the answer.
         verdict = load(_verdict_level(log_level), DEFAULT_LOG_SIZE)
     err = got.err
     if cut and verdict is not None and verdict[0].opened:
@@ -432,21 +433,24 @@ _PER_GROUP = 4
 # The verifier's own complexity limits. Its log of such a walk is the whole path (a million
 # instructions at level 1: more than MAX_LOG_SIZE), and each attempt costs seconds of kernel
 # time; the kernel's rotating log (6.4+) already kept the tail: the error and the statistics.
+# On its own line: a source note quoting the message (a comment) is not the verdict.
 _GAVE_UP = re.compile(
-    rb"BPF program is too large\. Processed \d+ insn|The sequence of \d+ jumps is too complex"
+    rb"\n(?:BPF program is too large\. Processed \d+ insn|The sequence of \d+ jumps is too complex)"
 )
 
 
 def _gave_up(log: bytes) -> bool:
-    return _GAVE_UP.search(log[-4096:]) is not None
+    tail = log[-4096:] if len(log) > 4096 else b"\n" + log  # a cut tail starts mid-line
+    return _GAVE_UP.search(tail) is not None
 
 
-_STATS_LINE = re.compile(rb"(?:^|\n)processed \d+ insns")
+_STATS_LINE = re.compile(rb"\nprocessed \d+ insns")
 
 
 def _has_end(log: bytes) -> bool:
     """The log ends with the verifier's statistics: its end was kept."""
-    return _STATS_LINE.search(log[-4096:]) is not None
+    tail = log[-4096:] if len(log) > 4096 else b"\n" + log
+    return _STATS_LINE.search(tail) is not None
 
 
 def _verdict_level(log_level: int) -> int:

@@ -376,10 +376,19 @@ def verdict_error(text: str) -> str | None:
     """The kernel's messages in a log taken at BPF_LOG_STATS alone (no instruction trace):
     every line before the statistics, verbatim; None when there are none."""
     lines: list[str] = []
-    for line in _body(text):
+    body = _body(text)
+    for i, line in enumerate(body):
         stripped = line.strip()
         if _STATS.match(stripped):
             break
-        if stripped and not _NOT_ERROR.fullmatch(stripped):  # time, stack depth
-            lines.append(line.rstrip())
+        if not stripped or _NOT_ERROR.fullmatch(stripped):  # time, stack depth
+            continue
+        if _ARG_SIZE_NOTE.fullmatch(stripped) and not _CALLER_INVALID.match(
+            body[i + 1] if i + 1 < len(body) else ""
+        ):
+            continue  # a warning about a program's own argument, not a reason
+        lines.append(line.rstrip())
     return "\n".join(lines) or None
+
+
+_CALLER_INVALID = re.compile(r"Caller passes invalid args into func#\d+")
