@@ -36,7 +36,7 @@ from ..elf.decls import Declarations, symbol_uses
 from ..elf.objfile import TEXT, Function, ObjectFile
 from ..findings import Finding, Location, Severity, Source
 from .layout import loaded_layout
-from .setup import weaken_externs
+from .setup import detach_struct_ops, weaken_externs
 
 if TYPE_CHECKING:
     from .loader import LibbpfMessage, ObjectResult, ProgramResult
@@ -170,6 +170,18 @@ def around_missing_kfuncs(
     # failure of a caller (another program's load failing, e.g.) is the missing kfunc's.
     whole_object = {Failure.KERNEL_LACKS, Failure.MAP_CREATE, Failure.MAP_TOO_LARGE, Failure.OPEN}
     calls = _calls(data, result.programs, said)
+    callers = {name for name, used in calls.items() if used}
+    if any(not p.accepted and p.name not in callers for p in result.programs):
+        # A struct_ops map loads all its programs together: without the callers in it, the
+        # others get their own verdict instead of a caller's failure.
+        detached = detach_struct_ops(weaken_externs(data, said), callers)
+        if detached != weaken_externs(data, said):
+            alone = again(detached, None)
+            if alone.open_error is None:
+                others = {p.name: p for p in alone.programs if p.name not in callers}
+                result = dataclasses.replace(
+                    result, programs=tuple(others.get(p.name, p) for p in result.programs)
+                )
     before = {p.name: p for p in first.programs}
     out: list[ProgramResult] = []
     for prog in result.programs:

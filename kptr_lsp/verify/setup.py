@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
 from kptr_lsp.verify.libbpf import Libbpf
@@ -168,5 +170,45 @@ def weaken_externs(data: bytes, names: Collection[str]) -> bytes:
             if out[at] >> 4 == STB_GLOBAL:
                 out[at] = (STB_WEAK << 4) | (out[at] & 0xF)
     except (ELFError, LookupError, ValueError, TypeError, AttributeError):
+        return data
+    return bytes(out)
+
+
+_SH_SIZE_OFFSET = 32  # Elf64_Shdr: sh_name, sh_type (4 each), sh_flags, sh_addr, sh_offset (8 each)
+
+
+def detach_struct_ops(data: bytes, programs: Collection[str]) -> bytes:
+    """The object `data` with `programs` taken out of its struct_ops maps (their slots left
+    NULL): libbpf loads every program of a struct_ops map with the map, so one that cannot load
+    would fail the others. Drops the slots' relocations; unparseable input comes back as is."""
+    if not programs:
+        return data
+    out = bytearray(data)
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        order = "<" if elf.little_endian else ">"
+        for index, sec in enumerate(elf.iter_sections()):
+            if not isinstance(sec, RelocationSection) or not sec.name.startswith(".rel.struct_ops"):
+                continue
+            symtab = elf.get_section(sec["sh_link"])
+            if not isinstance(symtab, SymbolTableSection):
+                continue
+            size = sec["sh_entsize"]
+            entries = [
+                (data[sec["sh_offset"] + i * size : sec["sh_offset"] + (i + 1) * size], rel)
+                for i, rel in enumerate(sec.iter_relocations())
+            ]
+            kept = [
+                raw
+                for raw, rel in entries
+                if symtab.get_symbol(rel["r_info_sym"]).name not in programs
+            ]
+            if len(kept) == len(entries):
+                continue
+            start = sec["sh_offset"]
+            out[start : start + len(kept) * size] = b"".join(kept)
+            header = elf["e_shoff"] + index * elf["e_shentsize"] + _SH_SIZE_OFFSET
+            out[header : header + 8] = struct.pack(f"{order}Q", len(kept) * size)
+    except (ELFError, LookupError, ValueError, TypeError, AttributeError, struct.error):
         return data
     return bytes(out)

@@ -21,7 +21,7 @@ from kptr_lsp.report.json_ import file_json
 from kptr_lsp.report.text import TextWriter
 from kptr_lsp.settings import Settings
 from kptr_lsp.verify.loader import Failure, verify_object
-from kptr_lsp.verify.setup import weaken_externs
+from kptr_lsp.verify.setup import detach_struct_ops, weaken_externs
 from tests.conftest import CompileFn
 from tests.expectations import read_expectations
 
@@ -192,3 +192,29 @@ def test_a_call_in_a_subprogram_fails_the_programs_that_reach_it(
         "through_helper": (False, Failure.RELOCATION),
         "other_helper": (True, Failure.NONE),
     }
+
+
+STRUCT_OPS = PROJECTS / "struct_ops_missing_kfunc.bpf.c"
+
+
+def test_struct_ops_programs_beside_a_caller_get_their_own_verdict(
+    compile_bpf: CompileFn, kernel: None
+) -> None:
+    """libbpf loads every program of a struct_ops map with the map: the caller is taken out of
+    the map for the others' load, or its failure would be theirs."""
+    data = compile_bpf(STRUCT_OPS)
+    result = verify_object(data)
+    verdicts = {p.name: (p.accepted, p.failure) for p in result.programs}
+    assert verdicts == {
+        "cc_cong_avoid": (False, Failure.RELOCATION),
+        "cc_ssthresh": (True, Failure.NONE),
+        "cc_undo_cwnd": (True, Failure.NONE),
+    }
+    # Why it is needed: with the caller still in the map, the others fail on its load.
+    weak = weaken_externs(data, {"bpf_nonexistent_kfunc"})
+    coupled = verify_object(weak, programs=["cc_ssthresh"], weaken=False)
+    assert "prog 'cc_cong_avoid': BPF program load failed" in _warnings(
+        coupled.programs[0].libbpf_messages
+    )
+    alone = verify_object(detach_struct_ops(weak, {"cc_cong_avoid"}), programs=["cc_ssthresh"])
+    assert alone.programs[0].accepted
