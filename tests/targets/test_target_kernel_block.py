@@ -18,7 +18,7 @@ from pytest_lsp import LanguageClient, client_capabilities
 from kptr_lsp.targets.kernels import label_of
 from tests.expectations import read_expectations
 from tests.lsp.harness import SERVER, close
-from tests.targets.conftest import wait_vms_gone
+from tests.targets.conftest import answer_refreshes, wait_vms_gone
 
 REJECTED = Path(__file__).parent.parent / "programs" / "rejected"
 RUNNING = label_of(os.uname().release)
@@ -27,8 +27,9 @@ BOOT_AND_VERIFY_S = 400  # the first request boots 7.3 in TCG on a shared 2-core
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_lsp.fixture(config=SERVER, scope="module")
+@pytest_lsp.fixture(config=SERVER, scope="module")  # type: ignore[untyped-decorator]
 async def client(lsp_client: LanguageClient, debian73_image: Path) -> AsyncIterator[None]:
+    answer_refreshes(lsp_client)
     await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities("neovim"),

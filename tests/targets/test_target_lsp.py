@@ -15,7 +15,7 @@ from pytest_lsp import LanguageClient, client_capabilities
 from kptr_lsp.settings import TargetKernel
 from kptr_lsp.targets.kernels import ReadyKernel, label_of
 from tests.lsp.harness import SERVER, close, open_and_wait
-from tests.targets.conftest import PACKAGE, wait_vms_gone
+from tests.targets.conftest import PACKAGE, answer_refreshes, wait_vms_gone
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 KPTR_XCHG = PROGRAMS / "clean" / "kptr_ok.bpf.c"
@@ -23,8 +23,9 @@ RUNNING = label_of(os.uname().release)
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_lsp.fixture(config=SERVER, scope="module")
+@pytest_lsp.fixture(config=SERVER, scope="module")  # type: ignore[untyped-decorator]
 async def client(lsp_client: LanguageClient, debian61: TargetKernel) -> AsyncIterator[None]:
+    answer_refreshes(lsp_client)
     await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities("neovim"),
