@@ -91,8 +91,10 @@ bench: setup
 	$(BIN)/python bench/real_projects.py  # 52 objects in real tools' styles; programs per object
 	$(BIN)/python bench/repos.py  # check DIR -j 1/-j 2 over 5/10/20 files, by-hand loop beside
 
-# Fuzz the BTF, .BTF.ext, ELF and verifier-log readers with 10,000 mutated real inputs each
-# (`make test` runs a small seeded set of the same tests). FUZZ_EXAMPLES=N to change.
+# Fuzz the BTF, .BTF.ext, ELF and verifier-log readers with 10,000 mutated real inputs each,
+# and the root verify helper (tests/fuzz/test_fuzz_helper.py: hostile frames and objects,
+# 2,500 each, every case checked to leave no BPF object behind) (`make test` runs a small
+# seeded set of the same tests). FUZZ_EXAMPLES=N to change.
 FUZZ_EXAMPLES ?= 10000
 .PHONY: fuzz
 fuzz: setup

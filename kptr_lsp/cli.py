@@ -195,9 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _verify_helper() -> int:
-    from .verify.helper import serve
+    from .verify.helper import run_helper
 
-    return serve(sys.stdin.buffer, sys.stdout.buffer)
+    return run_helper(sys.stdin.buffer, sys.stdout.buffer)
 
 
 if __name__ == "__main__":
