@@ -90,7 +90,7 @@ def split_block(lines: Sequence[str]) -> tuple[list[str], KernelBlock | None]:
     end = start + 1
     while end < len(lines):
         line = lines[end]
-        if line.strip() and not line[:1].isspace() and not _is_section(line):
+        if line.strip() and not line[:1].isspace() and not _opens_section(lines, end):
             break  # the kernel's classic words again (e.g. `BPF_EXIT instruction …`)
         end += 1
     outside = [*lines[:start], *lines[end:]]
@@ -99,6 +99,15 @@ def split_block(lines: Sequence[str]) -> tuple[list[str], KernelBlock | None]:
 
 def _is_section(line: str) -> bool:
     return _SECTION.fullmatch(line.rstrip()) is not None
+
+
+def _opens_section(lines: Sequence[str], at: int) -> bool:
+    """`Title:` followed by the section's indented lines (a classic error line that happens
+    to end in a colon is not followed by any)."""
+    if not _is_section(lines[at]):
+        return False
+    following = next((line for line in lines[at + 1 :] if line.strip()), "")
+    return following[:1].isspace()
 
 
 def parse_block(lines: Sequence[str]) -> KernelBlock | None:

@@ -167,6 +167,15 @@ def test_a_block_cut_anywhere_is_read_as_far_as_it_goes() -> None:
         assert not any(t.startswith("Verification failed") for t in outside)
 
 
+def test_a_classic_line_ending_in_a_colon_after_the_block_is_not_a_section() -> None:
+    lines = (LOGS / "map_value_null_deref.count_syscalls.log").read_text().splitlines()
+    stats = next(i for i, t in enumerate(lines) if t.startswith("processed "))
+    words = "Caller passes invalid args:"  # classic words the kernel might print next
+    outside, b = split_block([*lines[:stats], words, *lines[stats:]])
+    assert b is not None and b.suggestion.startswith("Add a NULL check")
+    assert words in outside
+
+
 def test_lines_without_a_block_pass_through() -> None:
     lines = ["R0 invalid mem access 'map_value_or_null'", "  indented", ""]
     assert split_block(lines) == (lines, None)
