@@ -7,6 +7,7 @@ current libbpf's headers and loaded into the running kernel."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import pytest
 
 from kptr_lsp.toolchain import debian
 from kptr_lsp.verify import loader
-from kptr_lsp.verify.libbpf import libbpf
+from kptr_lsp.verify.libbpf import OpenOpts, libbpf
 from kptr_lsp.verify.loader import Failure, ObjectResult, verify_object
 
 PROJECT = Path(__file__).parent.parent / "programs" / "projects" / "current_libbpf"
@@ -174,3 +175,30 @@ def test_every_libbpf_text_the_loader_classifies_by_is_in_the_current_libbpf(
         # Format strings hold %s/%d where the message has names and numbers.
         for literal in filter(None, re.split(r"%[a-z]+", text)):
             assert literal.encode() in strings, f"{text!r} is not printed by {current.origin}"
+
+
+def test_open_opts_matches_the_current_libbpf_header(
+    current: debian.LibbpfTree, tmp_path: Path
+) -> None:
+    """Our ctypes struct bpf_object_open_opts against the C compiler's layout of the current
+    libbpf.h: every field we bind at the same offset, `sz` ending before what 1.4 appended."""
+    fields = [name for name, _ in OpenOpts._fields_ if not name.startswith("_")]
+    src = tmp_path / "layout.c"
+    src.write_text(
+        "#include <stdio.h>\n#include <stddef.h>\n#include <bpf/libbpf.h>\nint main(void) {\n"
+        + "".join(
+            f'printf("{n} %zu\\n", offsetof(struct bpf_object_open_opts, {n}));\n' for n in fields
+        )
+        + 'printf("sizeof %zu\\n", sizeof(struct bpf_object_open_opts));\nreturn 0;\n}\n'
+    )
+    exe = tmp_path / "layout"
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "no C compiler"
+    subprocess.run([cc, "-I", str(current.include), str(src), "-o", str(exe)], check=True)
+    out = dict(
+        line.split()
+        for line in subprocess.run([str(exe)], capture_output=True, text=True).stdout.splitlines()
+    )
+    for name in fields:
+        assert int(out[name]) == getattr(OpenOpts, name).offset, name
+    assert ctypes.sizeof(OpenOpts) <= int(out["sizeof"])
