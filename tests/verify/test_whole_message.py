@@ -196,3 +196,37 @@ def test_verdict_of_a_stats_only_log() -> None:
     )
     assert verdict_error(STATS_ONLY_LIMIT) == VERDICT
     assert verdict_error("") is None
+
+
+def test_the_privileged_helper_carries_what_a_cut_log_kept() -> None:
+    """Through `verify-helper` (unprivileged editors) the cut-log facts reach placement too."""
+    from kptr_lsp.verify.helper import result_from_json, result_to_json
+    from kptr_lsp.verify.loader import Failure, ObjectResult, ProgramResult
+
+    program = ProgramResult(
+        "count_a_lot", "xdp", False, Failure.VERIFIER, errno.E2BIG, "0: (b7) r0 = 0\n", (),
+        b"", 1.0, log_cut=True, log_size=1 << 20, verdict_log=STATS_ONLY_LIMIT,
+    )  # fmt: skip
+    back = result_from_json(result_to_json(ObjectResult((program,), False, "", None)))
+    assert back.programs[0] == program
+
+
+def test_a_merged_load_error_names_every_program_in_its_own_sentence() -> None:
+    text = "map 'jmp': failed to create: Invalid argument(-22)"
+    found = [
+        Finding(
+            Location("/p.bpf.c", 3),
+            Severity.ERROR,
+            Source.VERIFIER,
+            f"{text}\nThe kernel refused to create this map, so program '{name}' "
+            f'(SEC("xdp")) could not be verified.',
+            "map-create",
+            programs=(name,),
+        )
+        for name in ("a", "b")
+    ]
+    (only,) = merge_shared(found)
+    assert only.message == (
+        f"{text}\nThe kernel refused to create this map, so programs 'a', 'b' could not be "
+        "verified."
+    )
