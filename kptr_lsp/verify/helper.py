@@ -21,12 +21,16 @@ import binascii
 import io
 import json
 import re
+import resource
 import struct
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from ..btf import BTFError, ObjectError, Spec
+from ..btf.types import Array, Const, Ptr, Restrict, Typedef, TypeTag, Volatile
+from ..elf import ObjectFile
 from .loader import Failure, LibbpfMessage, ObjectResult, ProgramResult, verify_object
 from .map_memory import MIB, MapOverCap, MapSize
 from .setup import DataPatch, Placeholder
@@ -39,6 +43,7 @@ HELPER_MAP_CAP_LIMIT_MB = 4096
 DEFAULT_HELPER_MAP_CAP_MB = 256
 MAX_JOBS = 8
 DEFAULT_TIMEOUT_S = 300.0
+HELPER_CPU_LIMIT_S = 600  # CPU seconds per helper process (user + kernel, verifier included)
 
 _HEADER = struct.Struct(">I")
 _NAME = re.compile(r"[A-Za-z0-9_]{1,15}")
@@ -147,6 +152,48 @@ def _check_bpf_elf(data: bytes) -> None:
         raise ProtocolError(f"object is for machine {machine}, not BPF ({EM_BPF})")
 
 
+def _chain_next(t: object) -> int | None:
+    if isinstance(t, Array):
+        return t.elem_id
+    if isinstance(t, Ptr | Typedef | Volatile | Const | Restrict | TypeTag):
+        return t.type_id
+    return None
+
+
+def _check_object(data: bytes) -> None:
+    """The object must be one our own readers accept, and its BTF free of reference loops.
+
+    libbpf (1.4) follows typedef/modifier chains without a depth limit while loading
+    (skip_mods_and_typedefs), so a .BTF whose typedef refers to itself keeps the root helper
+    spinning forever; the kernel would refuse such BTF anyway ("Loop detected"). The server
+    reads every object with the same readers before it asks, so nothing it sends is refused.
+    """
+    try:
+        spec = ObjectFile.parse(data).btf_spec()
+    except (ObjectError, BTFError) as exc:
+        raise ProtocolError(f"object is malformed: {exc}") from exc
+    if spec is not None:
+        _check_loops(spec)
+
+
+def _check_loops(spec: Spec) -> None:
+    done: set[int] = set()
+    for start in spec:
+        path: list[int] = []
+        on_path: set[int] = set()
+        t_id: int | None = start.id
+        while t_id is not None and t_id not in done:
+            if t_id in on_path:
+                raise ProtocolError(f"object's BTF loops: type {t_id} refers back to itself")
+            path.append(t_id)
+            on_path.add(t_id)
+            try:
+                t_id = _chain_next(spec.type_by_id(t_id)) if t_id else None
+            except BTFError as exc:
+                raise ProtocolError(f"object's BTF is malformed: {exc}") from exc
+        done.update(path)
+
+
 def parse_request(message: dict[str, Any]) -> VerifyRequest:
     """The request, checked field by field; anything unexpected is refused."""
     if message.get("version") != PROTOCOL_VERSION:
@@ -161,6 +208,7 @@ def parse_request(message: dict[str, Any]) -> VerifyRequest:
         raise ProtocolError("'name' must be 1 to 15 of A-Z, a-z, 0-9, _")
     data = _unb64(message.get("object"), "'object'")
     _check_bpf_elf(data)
+    _check_object(data)
     return VerifyRequest(
         object=data,
         log_level=_int_field(message, "log_level", 0, 7),
@@ -357,6 +405,20 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
             status = 1
         stdout.write(encode_frame(response))
         stdout.flush()
+
+
+def run_helper(stdin: IO[bytes], stdout: IO[bytes]) -> int:
+    """`kptr-lsp verify-helper`: serve() under a CPU-time limit. Should libbpf or the kernel
+    ever spin on an object nothing above refuses, the kernel ends the process (SIGXCPU), and
+    with it every map and program it held: a client's timeout alone cannot, since a helper
+    run through sudo outlives the client's kill."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    limit = HELPER_CPU_LIMIT_S
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if soft == resource.RLIM_INFINITY or soft > limit:
+        resource.setrlimit(resource.RLIMIT_CPU, (limit, hard))
+    return serve(stdin, stdout)
 
 
 # --- the server's side --------------------------------------------------------------------
