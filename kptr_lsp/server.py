@@ -103,6 +103,19 @@ class KptrLanguageServer(LanguageServer):
     def request_analysis(self, uri: str, delay_s: float = 0.0) -> None:
         self.scheduler.schedule(uri, delay_s)
 
+    def reanalyse_includers(self, uri: str) -> None:
+        """A header was saved: analyse again the open files whose last compile read it (their
+        preamble PCH is rebuilt once, then shared)."""
+        path = to_fs_path(uri)
+        if path is None:
+            return
+        real = os.path.realpath(path)
+        for other, analysis in list(self.analyses.items()):
+            headers = analysis.compile.headers if analysis.compile is not None else ()
+            if other != uri and any(h.path == real for h in headers):
+                log.info("%s saved: analysing %s again", path, to_fs_path(other))
+                self.request_analysis(other)
+
     def request_syntax(self, uri: str) -> None:
         """clang's diagnostics for the text just typed (libclang, milliseconds), published
         ahead of the full analysis when they differ from what the editor shows."""
@@ -391,6 +404,7 @@ def on_save(ls: KptrLanguageServer, params: types.DidSaveTextDocumentParams) -> 
     if doc is not None:
         ls.views.saved(params.text_document.uri, doc.source)
     ls.request_analysis(params.text_document.uri)
+    ls.reanalyse_includers(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
