@@ -7,6 +7,7 @@ Findings. The kernel's and libbpf's own words come first and verbatim; ours foll
 from __future__ import annotations
 
 import dataclasses
+import errno as errno_mod
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -198,7 +199,7 @@ def _core_relo_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findi
 
 def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
     log = parse_log(result.log)
-    if result.log_cut and log.stats is None:
+    if _log_cut(result) and log.stats is None:
         # The kernel kept the log's start: its last line is cut mid-way, not an error, and
         # the instruction it names is not where the walk ended.
         log = dataclasses.replace(log, error=None, failing_insn=None, mentioned_insns=())
@@ -314,9 +315,15 @@ def _with_explanation(f: Finding) -> Finding:
     return dataclasses.replace(f, explanation=explained.text(), explanation_id=explained.entry.id)
 
 
+def _log_cut(result: ProgramResult) -> bool:
+    """The loader says the log did not fit, or (a loader that does not say: a target kernel's
+    guest) the kernel failed the load with ENOSPC, its answer for a log that did not fit."""
+    return result.log_cut or result.errno == errno_mod.ENOSPC
+
+
 def _cut_note(result: ProgramResult, log: VerifierLog) -> str:
     """Says that the verifier's log did not fit its buffer, and what was kept."""
-    if not result.log_cut:
+    if not _log_cut(result):
         return ""
     size = f"{result.log_size / MIB:g} MiB" if result.log_size else "its"
     if log.stats is not None:

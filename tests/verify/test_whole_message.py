@@ -4,6 +4,7 @@ buffer holds. Real programs (tests/programs), real clang, the running kernel's v
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import re
 import shutil
@@ -17,7 +18,7 @@ from kptr_lsp.pipeline import Analysis, analyse
 from kptr_lsp.settings import Settings
 from kptr_lsp.verify.loader import BPF_LOG_FIXED, BPF_LOG_LEVEL1, BPF_LOG_STATS
 from kptr_lsp.verify.log import verdict_error
-from kptr_lsp.verify.placement import merge_shared
+from kptr_lsp.verify.placement import ObjectContext, merge_shared, program_findings
 from tests.expectations import read_expectations
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
@@ -120,6 +121,16 @@ def test_a_log_no_buffer_holds_still_gives_the_kernels_verdict(kernel: None, lev
     assert "It gave up after processing 1000001 instructions" in error.message
     if level & BPF_LOG_FIXED:
         assert "keeps only the start" in error.message
+        # A loader that does not say the log was cut (the target kernels' guest loader):
+        # ENOSPC and no statistics say it; the cut last line is never taken for the error.
+        model = analysis.model
+        assert model is not None and analysis.compile is not None
+        ctx = ObjectContext(
+            str(TOO_LARGE), analysis.compile.obj or b"", model.obj, model.ext, model.decls
+        )
+        guest = dataclasses.replace(program, log_cut=False, verdict_log="", errno=errno.ENOSPC)
+        (said,) = program_findings(ctx, guest)
+        assert not said.message.startswith(";") and "keeps only the start" in said.message
         assert error.line == analysis.model.decls.functions["count_a_lot"].line  # type: ignore[union-attr]
     else:
         assert "kept the end" in error.message
