@@ -33,9 +33,9 @@ def _tree(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-@pytest.fixture
-def hostile(tmp_path: Path, clang: str) -> tuple[Path, Path, list[str]]:
-    """(project, marker, the entry's arguments): the marker is what the plugin would write."""
+def make_hostile(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """(project, marker, the entry's arguments): the marker is what the plugin would write.
+    The project holds examples/rejected.bpf.c and a compile_commands.json for it."""
     project = tmp_path / "repo"
     (project / "tools").mkdir(parents=True)
     (project / "build").mkdir()
@@ -64,6 +64,11 @@ def hostile(tmp_path: Path, clang: str) -> tuple[Path, Path, list[str]]:
     entry = {"directory": str(project / "build"), "file": f"../{src.name}", "arguments": args}
     (project / "compile_commands.json").write_text(json.dumps([entry]))
     return project, marker, args
+
+
+@pytest.fixture
+def hostile(tmp_path: Path, clang: str) -> tuple[Path, Path, list[str]]:
+    return make_hostile(tmp_path)
 
 
 def test_the_hostile_flags_do_run_code_when_given_to_clang(
