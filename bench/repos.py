@@ -13,6 +13,7 @@ Measured in one run, alternating so that machine noise hits all alike, each a fr
 - by hand: per BPF file, serially, `clang -target bpf -g -O2 -c` and `bpftool prog loadall`
   (the pins removed afterwards, untimed);
 - `kptr-lsp check DIR -j 1` and `-j 2`.
+Then 10 files two at a time on check's threads and on forked processes, alternating.
 One untimed check per tree first builds its precompiled header (as the first CI run of a
 configuration does). Figures are printed; nothing is asserted. Needs bpf() (root).
 """
@@ -20,6 +21,7 @@ configuration does). Figures are printed; nothing is asserted. Needs bpf() (root
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import shutil
@@ -36,7 +38,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from real_projects import PROJECTS, STYLES, variant  # noqa: E402
 
-from kptr_lsp.pipeline import kernel_verification_available  # noqa: E402
+from kptr_lsp.batch import check_all  # noqa: E402
+from kptr_lsp.pipeline import analyse, kernel_verification_available  # noqa: E402
+from kptr_lsp.settings import Settings  # noqa: E402
+from kptr_lsp.sources import Source, collect  # noqa: E402
 from kptr_lsp.toolchain.clang import find_clang  # noqa: E402
 from kptr_lsp.toolchain.vmlinux import ensure_vmlinux_h  # noqa: E402
 
@@ -186,7 +191,7 @@ def main() -> int:
         for files in args.files:
             tree = Path(tmp) / f"tree{files}"
             sources = make_tree(tree, files, files)
-            check(tree, 2)  # untimed: builds the tree's precompiled header
+            check(tree, 2)  # untimed: the page cache, and any PCH files of the tree share
             hand: list[float] = []
             one: list[float] = []
             two: list[float] = []
@@ -201,9 +206,43 @@ def main() -> int:
                 f"{files:>9}  {h:7.2f}s  {j1:6.2f}s ({j1 / h:4.2f}×)  {j2:6.2f}s ({j2 / h:4.2f}×)"
                 f"  {summary.removeprefix('kptr-lsp: ').split(' · ')[0]}"
             )
+        threads_or_processes(Path(tmp) / "tree-tp", args.rounds)
         load = os.getloadavg()
         print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     return 0
+
+
+_POOL_SOURCES: list[Source] = []
+_POOL_SETTINGS = Settings(jobs=2)
+
+
+def _analyse_one(i: int) -> tuple[object, object]:
+    source = _POOL_SOURCES[i]
+    analysis = analyse(source.path, source.text, _POOL_SETTINGS, workspace_root=source.root)
+    return analysis.findings, analysis.programs  # what a process pool would send back
+
+
+def threads_or_processes(tree: Path, rounds: int, files: int = 10) -> None:
+    """The same files, -j 2, on check's threads and on forked processes (started after the
+    shared setup, so they inherit vmlinux.h and the kernel BTF), alternating."""
+    make_tree(tree, files, 99)
+    _POOL_SOURCES[:] = collect([str(tree)]).sources
+    list(check_all(_POOL_SOURCES[:1], _POOL_SETTINGS, jobs=1))  # imports, vmlinux.h, BTF
+    threads: list[float] = []
+    processes: list[float] = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        list(check_all(_POOL_SOURCES, _POOL_SETTINGS, jobs=2))
+        threads.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            pool.map(_analyse_one, range(len(_POOL_SOURCES)), chunksize=1)
+        processes.append(time.perf_counter() - start)
+    t, p = statistics.median(threads), statistics.median(processes)
+    print(
+        f"\n{files} files, 2 at a time, in one process: threads {t:.2f}s, "
+        f"forked processes {p:.2f}s ({p / t:.2f}×)"
+    )
 
 
 if __name__ == "__main__":
