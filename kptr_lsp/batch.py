@@ -112,7 +112,10 @@ def check_all(
         analysis = analyse(
             source.path,
             source.text,
-            _settings_for(source, settings, shares_pch=sizes[configurations[i]] > 1),
+            # One file alone keeps the usual PCH: built once, it serves the next check of it.
+            _settings_for(
+                source, settings, shares_pch=len(sources) == 1 or sizes[configurations[i]] > 1
+            ),
             workspace_root=source.root,
         )
         if progress is not None:
