@@ -51,7 +51,7 @@ def file_json(report: FileReport) -> dict[str, object]:
         "verified": analysis.verified,
         "not_verified_reason": analysis.not_verified_reason,
         "programs": [
-            {"name": p.name, "section": p.section, "accepted": p.accepted}
+            {"name": p.name, "section": p.section, "accepted": p.accepted, "verdict": verdict(p)}
             for p in analysis.programs
         ],
         "kernels": [

@@ -123,6 +123,9 @@ def test_a_kernel_without_sched_ext_gets_no_verdict_and_no_error(
         assert verdict_of(p) is Verdict.NOT_VERIFIED
     titles = [lens.title for lens in program_lenses(analysis)]
     assert titles == ["– not verifiable here: this kernel has no struct sched_ext_ops"] * 4
+    programs = file_json(FileReport(str(SCX), analysis))["programs"]
+    assert isinstance(programs, list)
+    assert {(p["accepted"], p["verdict"]) for p in programs} == {(False, "not verifiable here")}
 
 
 def test_an_object_needing_a_linked_library_names_its_externs(kernel: None) -> None:
