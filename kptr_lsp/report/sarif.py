@@ -16,6 +16,7 @@ import os
 from collections import Counter
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 from .. import __version__
 from ..findings import Finding, Location, Severity
@@ -86,7 +87,7 @@ class SarifWriter:
         rel = relative(os.path.abspath(path), self.cwd)
         if os.path.isabs(rel):
             return {"uri": Path(rel).as_uri()}
-        return {"uri": Path(rel).as_posix(), "uriBaseId": SRCROOT}
+        return {"uri": quote(Path(rel).as_posix()), "uriBaseId": SRCROOT}
 
     def _physical(self, loc: Location) -> dict[str, Any]:
         region: dict[str, Any] = {"startLine": max(loc.line, 1)}

@@ -172,3 +172,26 @@ def test_github_escaping_follows_the_toolkit() -> None:
     assert command("warning", {"file": "x,y.c", "line": 3}, "m:1\n2") == (
         "::warning file=x%2Cy.c,line=3::m:1%0A2"
     )
+
+
+def test_sarif_paths_are_uri_references(tmp_path: Path) -> None:
+    """A path with a space or a `#` is percent-encoded (a URI), and still validates."""
+    import io
+
+    from kptr_lsp.findings import Finding, Location, Severity, Source
+    from kptr_lsp.pipeline import Analysis
+    from kptr_lsp.report import FileReport
+    from kptr_lsp.report.sarif import SarifWriter
+
+    path = tmp_path / "my progs#1" / "a.bpf.c"
+    finding = Finding(Location(str(path), 3, 5), Severity.WARNING, Source.CLANG, "m", "-Wall")
+    out = io.StringIO()
+    writer = SarifWriter(out, str(tmp_path))
+    writer.file(FileReport(str(path), Analysis(str(path), "a\nb\nc\n", (finding,))))
+    writer.close()
+    doc = json.loads(out.getvalue())
+    (result,) = doc["runs"][0]["results"]
+    uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == "my%20progs%231/a.bpf.c"
+    assert result["ruleId"] == "-Wall" and result["level"] == "warning"
+    jsonschema.Draft4Validator(SCHEMA).validate(doc)
