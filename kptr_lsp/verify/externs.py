@@ -261,17 +261,18 @@ def link_externs(data: bytes, obj: ObjectFile) -> list[LinkExtern]:
         spec = obj.btf_spec()
     except BTFError:
         spec = None
-    if spec is not None:
-        for t in spec:
-            if isinstance(t, Func) and t.linkage is Linkage.EXTERN:
-                functions.add(t.name)
-            if not isinstance(t, Datasec):
-                continue
-            names = {v.var.name for v in t.vars}
-            if t.name in LIBBPF_EXTERN_SECTIONS:
-                libbpf_resolves |= names
-            elif t.name == ".maps":
-                maps |= names
+    if spec is None:
+        return []  # without BTF libbpf resolves no extern at all: let it say so
+    for t in spec:
+        if isinstance(t, Func) and t.linkage is Linkage.EXTERN:
+            functions.add(t.name)
+        if not isinstance(t, Datasec):
+            continue
+        names = {v.var.name for v in t.vars}
+        if t.name in LIBBPF_EXTERN_SECTIONS:
+            libbpf_resolves |= names
+        elif t.name == ".maps":
+            maps |= names
     found: list[LinkExtern] = []
     try:
         elf = ELFFile(io.BytesIO(data))

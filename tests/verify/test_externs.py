@@ -221,3 +221,24 @@ def test_struct_ops_programs_beside_a_caller_get_their_own_verdict(
     )
     alone = verify_object(detach_struct_ops(weak, {"cc_cong_avoid"}), programs=["cc_ssthresh"])
     assert alone.programs[0].accepted
+
+
+def test_without_btf_no_extern_is_claimed_for_the_linker(compile_bpf: CompileFn) -> None:
+    """libbpf resolves no extern without BTF (kfuncs included): that is its error to give."""
+    from kptr_lsp.elf.objfile import ObjectFile
+    from kptr_lsp.verify.externs import link_externs
+
+    data = compile_bpf(LINKED)
+    assert {e.name for e in link_externs(data, ObjectFile.parse(data))} == {
+        "shared_counts",
+        "lib_debug_level",
+        "lib_count",
+        "lib_classify",
+    }
+    stripped = subprocess.run(
+        ["llvm-objcopy", "--remove-section=.BTF", "--remove-section=.BTF.ext", "-", "-"],
+        input=data,
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert link_externs(stripped, ObjectFile.parse(stripped)) == []
