@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -82,14 +82,17 @@ def test_the_guest_loader_links_the_current_libbpf(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def debian73() -> ReadyKernel:
+def debian73() -> Iterator[ReadyKernel]:
+    """7.3 booted for this module, powered off after it (the session's other VMs stay)."""
     if shutil.which(QEMU) is None:
         _unavailable(f"{QEMU} is not installed")
     try:
-        return ready(TargetKernel(package=PACKAGE_73))
+        kernel = ready(TargetKernel(package=PACKAGE_73))
     except TargetError as exc:
         _unavailable(str(exc))
         raise
+    yield kernel
+    kernel.vm.shutdown()
 
 
 @pytest.mark.parametrize(
