@@ -157,6 +157,23 @@ _CODES: tuple[tuple[str, str, str, Severity, str], ...] = (
         _LOAD,
     ),
     (
+        "kernel-lacks",
+        "Not verified: the kernel lacks the subsystem",
+        "This kernel has no BTF type for the subsystem the programs plug into (sched_ext, a "
+        "struct_ops type …), so it cannot load them whatever the code; verify them in a "
+        "target kernel that has it.",
+        Severity.INFORMATION,
+        _LOAD,
+    ),
+    (
+        "needs-linking",
+        "Not verified: the object needs linking",
+        "An extern function or variable is defined in another BPF object that the build "
+        "links in first (bpftool gen object); libbpf cannot load this object alone.",
+        Severity.INFORMATION,
+        _LOAD,
+    ),
+    (
         TARGET_NOT_VERIFIED,
         "Not verified on a target kernel",
         "A target kernel could not be booted or asked; the message says why.",
