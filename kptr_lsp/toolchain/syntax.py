@@ -3,10 +3,11 @@
 One translation unit per file, reparsed on every edit: a reparse only parses the file's own
 text. The file's leading include block comes from the compile's preamble PCH (toolchain/pch.py;
 the buffer is then parsed with that block's lines emptied) when libclang is the clang binary's
-own version (Debian's libclang1-NN): a parse then takes tens of milliseconds and ~30 MB. Otherwise (the bundled libclang wheel) libclang builds its own
-preamble at the first parse: about a second and ~90 MB per file. The clang binary still does
-code generation (the object, the verifier) on idle and save; this only answers "does it still
-parse" while the user types. Flags are the ones the compile uses.
+own version (Debian's libclang1-NN): a parse then takes tens of milliseconds and ~30 MB.
+Otherwise (the bundled libclang wheel) libclang builds its own preamble at the first parse:
+about a second and ~90 MB per file. The clang binary still does code generation (the object,
+the verifier) on idle and save; this only answers "does it still parse" while the user types.
+Flags are the ones the compile uses.
 """
 
 from __future__ import annotations
