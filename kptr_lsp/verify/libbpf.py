@@ -24,8 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from kptr_lsp.toolchain.debian import LIBBPF_SUITE, libbpf_tree
-
 log = logging.getLogger(__name__)
 
 # enum libbpf_print_level
@@ -108,6 +106,9 @@ def choose() -> Choice:
         return Choice(_system_libbpf(), f"the system ({LIBBPF_ENV}=system)")
     if forced:
         return Choice(forced, f"{LIBBPF_ENV}={forced}")
+    # Imported here: the toolchain package is heavy, and only the first binding needs it.
+    from kptr_lsp.toolchain.debian import LIBBPF_SUITE, libbpf_tree
+
     tree = libbpf_tree()
     if tree is not None:
         return Choice(str(tree.shared), f"{LIBBPF_SUITE} ({tree.root})")
