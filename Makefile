@@ -18,7 +18,8 @@ setup: system-packages $(VENV)/.installed current-libbpf
 .PHONY: current-libbpf
 current-libbpf: $(VENV)/.installed
 	@$(BIN)/python -c 'from kptr_lsp.toolchain.debian import fetch_libbpf; \
-	  t = fetch_libbpf(); print(f"current libbpf: {t.origin} in {t.root}")'
+	  t = fetch_libbpf(); print(f"current libbpf: {t.origin} in {t.root}")' || \
+	  echo "warning: the current libbpf could not be fetched: kptr-lsp uses the system's"
 
 # Install the Debian packages that are missing (and only those).
 system-packages:

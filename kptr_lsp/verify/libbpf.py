@@ -127,13 +127,31 @@ class Libbpf:
     def __init__(self, path: str | None = None) -> None:
         self.choice = Choice(path, path) if path else choose()
         try:
-            self._lib = ctypes.CDLL(self.choice.path, use_errno=True)
+            self._lib = self._open(path is None)
             self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         except OSError as exc:
             raise LibbpfError(f"cannot load libbpf: {exc}") from exc
         self._print_fn: object = None  # keeps the C callback alive while installed
         self.print_sink: PrintSink | None = None
         self._declare()
+
+    def _open(self, may_fall_back: bool) -> ctypes.CDLL:
+        """The chosen library; the system's when the fetched one does not load here (built
+        for Debian 12's glibc: another distribution may be older)."""
+        try:
+            return ctypes.CDLL(self.choice.path, use_errno=True)
+        except OSError as exc:
+            system = _system_libbpf()
+            if not may_fall_back or self.choice.path == system:
+                raise
+            self.choice = Choice(
+                system,
+                "the system",
+                f"the current libbpf ({self.choice.path}) does not load here ({exc}): loading "
+                "through the system's libbpf, which may reject exception callbacks and "
+                "struct_ops that the kernel accepts",
+            )
+            return ctypes.CDLL(system, use_errno=True)
 
     def _declare(self) -> None:
         vp, cp, i, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_size_t

@@ -22,7 +22,7 @@ import pytest
 
 from kptr_lsp.toolchain import debian
 from kptr_lsp.verify import loader
-from kptr_lsp.verify.libbpf import OpenOpts, libbpf
+from kptr_lsp.verify.libbpf import LIBBPF_ENV, OpenOpts, libbpf
 from kptr_lsp.verify.loader import Failure, ObjectResult, verify_object
 
 PROJECT = Path(__file__).parent.parent / "programs" / "projects" / "current_libbpf"
@@ -202,3 +202,29 @@ def test_open_opts_matches_the_current_libbpf_header(
     for name in fields:
         assert int(out[name]) == getattr(OpenOpts, name).offset, name
     assert ctypes.sizeof(OpenOpts) <= int(out["sizeof"])
+
+
+def test_a_fetched_libbpf_that_does_not_load_here_falls_back_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    """On a distribution older than Debian 12 the fetched .so may not load (glibc): kptr-lsp
+    then uses the system's libbpf and says why, instead of failing every load."""
+    root = debian.libbpf_dir(tmp_path / "cache" / "kptr-lsp")
+    (root / "usr" / "lib" / "x86_64-linux-gnu").mkdir(parents=True)
+    (root / "usr" / "include" / "bpf").mkdir(parents=True)
+    (root / "usr" / "lib" / "x86_64-linux-gnu" / "libbpf.so.1.4.6").write_bytes(b"not ELF")
+    (root / "usr" / "include" / "bpf" / "bpf_helpers.h").write_text("")
+    (root / ".packages").write_text("libbpf1_1.4.6_amd64.deb\n")
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop(LIBBPF_ENV, None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kptr_lsp", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "from the system" in proc.stdout.splitlines()[1]
+    assert "does not load here" in proc.stderr
