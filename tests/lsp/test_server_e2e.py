@@ -25,6 +25,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
     scope="module",
 )
 async def client(lsp_client: LanguageClient) -> None:
+    # Neovim's capabilities announce lens and inlay-hint refreshes: answer them as it does.
+    for method in (types.WORKSPACE_INLAY_HINT_REFRESH, types.WORKSPACE_CODE_LENS_REFRESH):
+        lsp_client.feature(method)(lambda _params: None)
     params = types.InitializeParams(
         capabilities=client_capabilities("neovim"),
         root_uri=PROGRAMS.as_uri(),
