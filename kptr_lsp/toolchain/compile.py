@@ -252,7 +252,13 @@ def compile_buffer(
     stdin = (_line_directive(path) + text).encode("utf-8", errors="surrogateescape")
 
     start = time.perf_counter()
-    ready = pch.CACHE.lookup(cmd, text, _version(clang), cwd) if options.use_pch else None
+    ready = None
+    if options.use_pch and pch.CACHE.building(cmd, text, _version(clang)):
+        # An earlier compile (this file's last save, or another file with the same preamble)
+        # is building the PCH: on two cores, waiting for it beats a third heavy clang.
+        ready = pch.CACHE.wait_ready(cmd, text, _version(clang), cwd, options.timeout_s, cancelled)
+    elif options.use_pch:
+        ready = pch.CACHE.lookup(cmd, text, _version(clang), cwd)
     if ready is not None:
         with_pch = (*cmd[:-5], "-include-pch", ready.path, *cmd[-5:])
         # The preamble's lines come from the PCH: clang reads them emptied, lines kept.

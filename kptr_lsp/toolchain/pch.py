@@ -35,6 +35,7 @@ from kptr_lsp.toolchain import vmlinux
 from kptr_lsp.toolchain.headers import included_headers, without_header_lines
 
 _BUILD_TIMEOUT_S = 60.0
+_MTIME_SLACK_NS = 0
 _KEEP = 6  # PCHs are ~16 MB each: keep the most recently used few
 # clang's words when a PCH cannot be used (inputs modified, flags differ, bad file)
 PCH_REFUSED = re.compile(r"precompiled header|PCH file|AST file", re.IGNORECASE)
@@ -174,6 +175,17 @@ def _identity(path: str) -> list[int] | None:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
+def _settled(path: str, started_ns: int) -> list[int] | None:
+    """The header's identity, or None (never equal: "changed") when it was written while the
+    build ran, so that what the build read is unknown. (File times come from a coarse clock:
+    a write just after the start can look older; clang's own check of its inputs' size and
+    mtime when it loads the PCH catches that one.)"""
+    ident = _identity(path)
+    if ident is None or ident[2] > started_ns - _MTIME_SLACK_NS:
+        return None
+    return ident
+
+
 def _unchanged(deps: dict[str, list[int] | None]) -> bool:
     return all(_identity(path) == ident for path, ident in deps.items())
 
@@ -234,15 +246,30 @@ class PchCache:
             self._start(key, cmd, preamble, cwd)
         return None
 
+    def building(self, cmd: tuple[str, ...], text: str, clang_version: str) -> bool:
+        """Whether this compile's PCH is being built right now (another compile started it)."""
+        preamble = preamble_of(text)
+        if preamble is None:
+            return False
+        with self._lock:
+            return pch_key(cmd, preamble, clang_version) in self._building
+
     def wait_ready(
-        self, cmd: tuple[str, ...], text: str, clang_version: str, cwd: str, timeout_s: float
+        self,
+        cmd: tuple[str, ...],
+        text: str,
+        clang_version: str,
+        cwd: str,
+        timeout_s: float,
+        cancelled: threading.Event | None = None,
     ) -> ReadyPch | None:
         """`lookup`, waiting up to `timeout_s` for a build of this PCH that is under way."""
         deadline = time.monotonic() + timeout_s
         while True:
             ready = self.lookup(cmd, text, clang_version, cwd)
             preamble = preamble_of(text)
-            if ready is not None or preamble is None or time.monotonic() > deadline:
+            stop = time.monotonic() > deadline or (cancelled is not None and cancelled.is_set())
+            if ready is not None or preamble is None or stop:
                 return ready
             with self._lock:
                 building = pch_key(cmd, preamble, clang_version) in self._building
@@ -282,6 +309,7 @@ class PchCache:
             os.unlink(tmp)
             self._unusable[key] = {}
             return
+        started_ns = time.time_ns()
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
@@ -299,6 +327,7 @@ class PchCache:
                 root,
                 cwd,
                 preamble.directives.encode("utf-8", "surrogateescape"),
+                started_ns,
             ),
             name="kptr-pch",
             daemon=True,
@@ -314,6 +343,7 @@ class PchCache:
         root: Path,
         cwd: str,
         source: bytes,
+        started_ns: int,
     ) -> None:
         try:
             _, raw = proc.communicate(source, timeout=_BUILD_TIMEOUT_S)
@@ -327,7 +357,7 @@ class PchCache:
         with self._lock:
             # A warning while precompiling would vanish from later compiles: not worth it then.
             ok = proc.returncode == 0 and not without_header_lines(err).strip()
-            deps = {h.path: _identity(h.path) for h in included_headers(err, cwd)}
+            deps = {h.path: _settled(h.path, started_ns) for h in included_headers(err, cwd)}
             if ok and root.is_dir():
                 lines = "".join(f"{x}\n" for x in err.splitlines() if _HEADER_LINE.match(x))
                 with contextlib.suppress(OSError):
