@@ -21,10 +21,12 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_lsp.fixture(config=SERVER, scope="module")
 async def client(lsp_client: LanguageClient) -> None:
+    capabilities = client_capabilities("neovim")
+    if capabilities.workspace is not None:  # this client answers no refresh requests
+        capabilities.workspace.inlay_hint = None
+        capabilities.workspace.code_lens = None
     await lsp_client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("neovim"), root_uri=PROGRAMS.as_uri()
-        )
+        types.InitializeParams(capabilities=capabilities, root_uri=PROGRAMS.as_uri())
     )
     yield
     await lsp_client.shutdown_session()
