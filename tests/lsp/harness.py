@@ -12,6 +12,16 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "kptr_lsp"])
 TIMEOUT_S = 120
+REFRESHES = (types.WORKSPACE_INLAY_HINT_REFRESH, types.WORKSPACE_CODE_LENS_REFRESH)
+
+
+def answer_refreshes(client: LanguageClient, *, besides: tuple[str, ...] = ()) -> None:
+    """Answer the server's lens and inlay-hint refresh requests, as an editor whose capabilities
+    announce them does (unanswered, pytest-lsp fails the test on JsonRpcMethodNotFound).
+    `besides`: the refreshes the test handles itself, to count them."""
+    for method in REFRESHES:
+        if method not in besides:
+            client.feature(method)(lambda _params: None)
 
 
 async def open_and_wait(

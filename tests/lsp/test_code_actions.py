@@ -13,7 +13,7 @@ from pytest_lsp import LanguageClient, client_capabilities
 from kptr_lsp.findings import Severity
 from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
-from tests.lsp.harness import SERVER
+from tests.lsp.harness import SERVER, answer_refreshes
 
 PROGRAMS = Path(__file__).parent.parent / "programs" / "rejected"
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
     scope="module",
 )
 async def client(lsp_client: LanguageClient) -> None:
+    answer_refreshes(lsp_client)
     await lsp_client.initialize_session(
         types.InitializeParams(capabilities=client_capabilities("neovim"))
     )

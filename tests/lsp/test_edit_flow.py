@@ -11,7 +11,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.lsp.harness import SERVER, change, next_publish
+from tests.lsp.harness import SERVER, answer_refreshes, change, next_publish
 
 GOOD = """\
 #include <linux/bpf.h>
@@ -48,6 +48,8 @@ BAD_LINE = BAD.splitlines().index("\t*value += 1;")  # 0-based, as LSP counts
     config=SERVER,
 )
 async def client(lsp_client: LanguageClient, tmp_path: Path) -> None:
+    answer_refreshes(lsp_client, besides=(types.WORKSPACE_CODE_LENS_REFRESH,))
+
     @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
     def refresh(params: None) -> None:
         """VS Code re-fetches code lenses when asked; this test does not look at them."""

@@ -13,7 +13,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.lsp.harness import SERVER, close, open_and_wait
+from tests.lsp.harness import SERVER, answer_refreshes, close, open_and_wait
 
 CHAIN = Path(__file__).parent.parent / "programs" / "projects" / "header_chain"
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -28,6 +28,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest_lsp.fixture(config=SERVER, scope="module")
 async def client(lsp_client: LanguageClient, workspace: Path) -> None:
+    answer_refreshes(lsp_client)
     capabilities = client_capabilities("neovim")
     if capabilities.workspace is not None:  # this client answers no refresh requests
         capabilities.workspace.inlay_hint = None

@@ -9,7 +9,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.lsp.harness import SERVER, hover_on
+from tests.lsp.harness import SERVER, answer_refreshes, hover_on
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -20,6 +20,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
     scope="module",
 )
 async def client(lsp_client: LanguageClient) -> None:
+    answer_refreshes(lsp_client)
     await lsp_client.initialize_session(
         types.InitializeParams(capabilities=client_capabilities("neovim"))
     )

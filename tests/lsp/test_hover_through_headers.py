@@ -12,7 +12,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.lsp.harness import SERVER, hover_on
+from tests.lsp.harness import SERVER, answer_refreshes, hover_on
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 PROJECTS = PROGRAMS / "projects"
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_lsp.fixture(config=SERVER, scope="module")
 async def client(lsp_client: LanguageClient) -> None:
+    answer_refreshes(lsp_client)
     capabilities = client_capabilities("neovim")
     if capabilities.workspace is not None:  # this client answers no refresh requests
         capabilities.workspace.inlay_hint = None

@@ -12,7 +12,14 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.lsp.harness import SERVER, TIMEOUT_S, close, next_publish, open_and_wait
+from tests.lsp.harness import (
+    SERVER,
+    TIMEOUT_S,
+    answer_refreshes,
+    close,
+    next_publish,
+    open_and_wait,
+)
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 HOT_LOOP = PROGRAMS / "cost/hot_loop.bpf.c"
@@ -21,6 +28,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_lsp.fixture(config=SERVER, scope="module")
 async def client(lsp_client: LanguageClient) -> None:
+    answer_refreshes(lsp_client, besides=(types.WORKSPACE_INLAY_HINT_REFRESH,))
     capabilities = client_capabilities("neovim")
     assert capabilities.workspace is not None
     capabilities.workspace.inlay_hint = types.InlayHintWorkspaceClientCapabilities(

@@ -13,7 +13,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
 from tests.expectations import read_expectations
-from tests.lsp.harness import SERVER, close, open_and_wait
+from tests.lsp.harness import SERVER, answer_refreshes, close, open_and_wait
 
 PROJECTS = Path(__file__).parent.parent / "programs" / "projects"
 SCX = PROJECTS / "scx_minimal" / "minimal.bpf.c"
@@ -25,13 +25,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_lsp.fixture(config=SERVER, scope="module")  # type: ignore[untyped-decorator]
 async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
-    # The server asks clients that support it to fetch lenses and hints again after analyses.
-    @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)  # type: ignore[untyped-decorator]
-    def lens_refresh(params: None) -> None: ...
-
-    @lsp_client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)  # type: ignore[untyped-decorator]
-    def inlay_refresh(params: None) -> None: ...
-
+    answer_refreshes(lsp_client)
     await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities("neovim"), root_uri=PROJECTS.as_uri()

@@ -11,7 +11,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
 from tests.expectations import read_expectations
-from tests.lsp.harness import SERVER, close, open_and_wait
+from tests.lsp.harness import SERVER, answer_refreshes, close, open_and_wait
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 EXAMPLES = PROGRAMS.parent.parent / "examples"
@@ -25,9 +25,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
     scope="module",
 )
 async def client(lsp_client: LanguageClient) -> None:
-    # Neovim's capabilities announce lens and inlay-hint refreshes: answer them as it does.
-    for method in (types.WORKSPACE_INLAY_HINT_REFRESH, types.WORKSPACE_CODE_LENS_REFRESH):
-        lsp_client.feature(method)(lambda _params: None)
+    answer_refreshes(lsp_client)
     params = types.InitializeParams(
         capabilities=client_capabilities("neovim"),
         root_uri=PROGRAMS.as_uri(),

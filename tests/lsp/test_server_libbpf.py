@@ -17,7 +17,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
 
 from kptr_lsp.toolchain import debian
-from tests.lsp.harness import hover_on, open_and_wait
+from tests.lsp.harness import answer_refreshes, hover_on, open_and_wait
 
 PROJECT = Path(__file__).parent.parent / "programs" / "projects" / "current_libbpf"
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -25,9 +25,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 async def _start(env: dict[str, str]) -> LanguageClient:
     client = make_test_lsp_client()
-    # As an editor does: answer the server's refresh requests the capabilities announce.
-    for method in (types.WORKSPACE_INLAY_HINT_REFRESH, types.WORKSPACE_CODE_LENS_REFRESH):
-        client.feature(method)(lambda _params: None)
+    answer_refreshes(client)
     await client.start_io(sys.executable, "-m", "kptr_lsp", env=env)
     await client.initialize_session(
         types.InitializeParams(

@@ -10,7 +10,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.lsp.harness import SERVER, change, next_publish
+from tests.lsp.harness import SERVER, answer_refreshes, change, next_publish
 
 # Long enough that the full analysis of an edit cannot be what publishes within the test.
 CHANGE_DELAY_MS = 60_000
@@ -37,6 +37,8 @@ TYPO_LINE = GOOD.splitlines().index("\t__u32 ifindex = ctx->ingress_ifindex;")  
     config=SERVER,
 )
 async def client(lsp_client: LanguageClient, tmp_path: Path) -> None:
+    answer_refreshes(lsp_client, besides=(types.WORKSPACE_CODE_LENS_REFRESH,))
+
     @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
     def refresh(params: None) -> None:
         """VS Code re-fetches code lenses when asked; this test does not look at them."""

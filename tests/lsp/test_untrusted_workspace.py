@@ -14,7 +14,7 @@ from pytest_lsp import LanguageClient, client_capabilities
 
 from kptr_lsp.toolchain.compdb import FLAGS_DROPPED
 from tests.expectations import read_expectations
-from tests.lsp.harness import SERVER, TIMEOUT_S, close
+from tests.lsp.harness import SERVER, TIMEOUT_S, answer_refreshes, close
 from tests.toolchain.test_compdb_untrusted import REJECTED, make_hostile
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -28,6 +28,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, set[s
 
 @pytest_lsp.fixture(config=SERVER, scope="module")
 async def client(lsp_client: LanguageClient, hostile: tuple[Path, Path, set[str]]) -> None:
+    answer_refreshes(lsp_client)
     capabilities = client_capabilities("neovim")
     if capabilities.workspace is not None:  # this client answers no refresh requests
         capabilities.workspace.inlay_hint = None

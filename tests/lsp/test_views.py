@@ -13,7 +13,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.lsp.harness import SERVER
+from tests.lsp.harness import SERVER, answer_refreshes
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 TIMEOUT_S = 120
@@ -43,6 +43,7 @@ char LICENSE[] SEC("license") = "GPL";
     scope="module",
 )
 async def client(lsp_client: LanguageClient) -> None:
+    answer_refreshes(lsp_client, besides=(types.WORKSPACE_CODE_LENS_REFRESH,))
     capabilities = client_capabilities("neovim")
     assert capabilities.workspace is not None
     capabilities.workspace.code_lens = types.CodeLensWorkspaceClientCapabilities(

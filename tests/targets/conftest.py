@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lsprotocol import types
-from pytest_lsp import LanguageClient
 
 from kptr_lsp.settings import TargetKernel
 from kptr_lsp.targets.kernels import ReadyKernel, TargetError, image_of, ready
@@ -38,13 +36,6 @@ def vms_of(pid: int) -> list[str]:
     """qemu processes booted by process `pid` (a server, a `check`), by their `-name`: other
     people's VMs on the same machine do not count."""
     return [line for line in qemu_processes() if f" -name {vm_name(pid)} " in f"{line} "]
-
-
-def answer_refreshes(client: LanguageClient) -> None:
-    """Answer the server's lens and inlay-hint refresh requests, as an editor whose
-    capabilities announce them does."""
-    for method in (types.WORKSPACE_INLAY_HINT_REFRESH, types.WORKSPACE_CODE_LENS_REFRESH):
-        client.feature(method)(lambda _params: None)
 
 
 async def wait_vms_gone(pid: int, timeout_s: float = 10.0) -> list[str]:

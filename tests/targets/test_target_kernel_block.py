@@ -17,8 +17,8 @@ from pytest_lsp import LanguageClient, client_capabilities
 
 from kptr_lsp.targets.kernels import label_of
 from tests.expectations import read_expectations
-from tests.lsp.harness import SERVER, close
-from tests.targets.conftest import answer_refreshes, wait_vms_gone
+from tests.lsp.harness import SERVER, answer_refreshes, close
+from tests.targets.conftest import wait_vms_gone
 
 REJECTED = Path(__file__).parent.parent / "programs" / "rejected"
 RUNNING = label_of(os.uname().release)

@@ -14,8 +14,8 @@ from pytest_lsp import LanguageClient, client_capabilities
 
 from kptr_lsp.settings import TargetKernel
 from kptr_lsp.targets.kernels import ReadyKernel, label_of
-from tests.lsp.harness import SERVER, close, open_and_wait
-from tests.targets.conftest import PACKAGE, answer_refreshes, wait_vms_gone
+from tests.lsp.harness import SERVER, answer_refreshes, close, open_and_wait
+from tests.targets.conftest import PACKAGE, wait_vms_gone
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
 KPTR_XCHG = PROGRAMS / "clean" / "kptr_ok.bpf.c"
