@@ -4,6 +4,11 @@
 #include <bpf/bpf_tracing.h>
 #include "../kptr_common.h"
 
+/* As in projects written against libbpf 1.1, whose bpf_helpers.h had it (current ones do not). */
+#ifndef __kptr_ref
+#define __kptr_ref __attribute__((btf_type_tag("kptr_ref")))
+#endif
+
 struct slot {
 	struct task_struct __kptr_ref *task; /* EXPECT: warning "not a kptr tag" */
 };
