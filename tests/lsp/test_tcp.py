@@ -22,16 +22,21 @@ def _frame(message: dict[str, object]) -> bytes:
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
-def _read_message(conn: socket.socket) -> dict[str, object]:
+def _reply_to(conn: socket.socket, request_id: int) -> dict[str, object]:
+    """The response to `request_id`, skipping what the server may send first (window/logMessage
+    during initialize); frames are read off one buffer, so none is lost between reads."""
     data = b""
-    while b"\r\n\r\n" not in data:
-        data += conn.recv(4096)
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = int(head.split(b"Content-Length:")[1].split(b"\r\n")[0])
-    while len(rest) < length:
-        rest += conn.recv(4096)
-    result: dict[str, object] = json.loads(rest[:length])
-    return result
+    while True:
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(4096)
+        head, _, data = data.partition(b"\r\n\r\n")
+        length = int(head.split(b"Content-Length:")[1].split(b"\r\n")[0])
+        while len(data) < length:
+            data += conn.recv(4096)
+        message: dict[str, object] = json.loads(data[:length])
+        data = data[length:]
+        if message.get("id") == request_id and "method" not in message:
+            return message
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", ""], ids=["explicit", "default-loopback"])
@@ -56,8 +61,7 @@ def test_tcp_server_answers_initialize_on_loopback(host: str) -> None:
             conn.sendall(
                 _frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
             )
-            reply = _read_message(conn)
-            assert reply["id"] == 1
+            reply = _reply_to(conn, 1)
             result = reply["result"]
             assert isinstance(result, dict)
             assert result["serverInfo"]["name"] == "kptr-lsp"

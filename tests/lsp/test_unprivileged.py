@@ -14,6 +14,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from tests.lsp.harness import answer_refreshes
 from tests.verify.privileged import DROP, can_drop_privileges, helper_service, shared_dir
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
@@ -40,6 +41,7 @@ async def _start(scratch: Path, options: dict[str, object]) -> LanguageClient:
         server_command=[*DROP, sys.executable, "-m", "kptr_lsp"], server_env=env
     )
     client = await config.start()
+    answer_refreshes(client)
     await client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities("neovim"),
