@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from kptr_lsp.pipeline import analyse
-from kptr_lsp.settings import Settings, TargetKernel
+from kptr_lsp.settings import GuestKernel, Settings
 from kptr_lsp.targets.fetch import CACHE_DIR, image_digest, package_image
 from kptr_lsp.targets.initramfs import initramfs
 from kptr_lsp.targets.vm import TargetVM, shutdown_all
@@ -45,7 +45,7 @@ def main() -> None:
     )
     vm.shutdown()
 
-    target = Settings(kernels=(TargetKernel(package=package),))
+    target = Settings(kernels=(GuestKernel(package=package),))
     for path in OBJECTS:
         text = path.read_text()
         analyse(str(path), text, target)  # boots once, warms caches

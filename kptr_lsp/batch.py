@@ -23,8 +23,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO
 
-from .checks import KernelTarget
-from .pipeline import Analysis, analyse, kernel_target, kernel_verification_available
+from .analysis import Analysis
+from .kernel.facts import KernelFacts
+from .pipeline import analyse, kernel_target, kernel_verification_available
 from .report import verdict
 from .settings import Settings
 from .sources import Source
@@ -60,7 +61,7 @@ def _prepare(settings: Settings) -> None:
     kernel's BTF for the checks, the answer to "may this process load programs"."""
     with contextlib.suppress(ToolchainError):  # each file that needs it says why
         ensure_vmlinux_h(settings.kernel_btf)
-    target: KernelTarget = kernel_target(settings)
+    target: KernelFacts = kernel_target(settings)
     with contextlib.suppress(Exception):  # a broken BTF file is each file's finding, not ours
         _ = target.spec
     if settings.verify:

@@ -18,11 +18,11 @@ def _check(args: argparse.Namespace) -> int:
     from .batch import ProgressLine, check_all, default_jobs, summarise
     from .report import FileReport, exit_status, writer
     from .report.stats import budget_exit, stats_writer
-    from .settings import Settings, TargetKernel
+    from .settings import GuestKernel, Settings
     from .sources import collect
 
     settings = Settings(
-        kernels=tuple(TargetKernel.parse(k) for k in args.kernel or ()),
+        kernels=tuple(GuestKernel.parse(k) for k in args.kernel or ()),
         clang=args.clang,
         extra_flags=tuple(args.flag or ()),
         include_dirs=tuple(args.include or ()),

@@ -13,8 +13,8 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from .analysis import Analysis, ObjectModel
 from .btf.errors import BTFError
 from .btf.ext import BTFExt, parse_ext
 from .btf.spec import Spec
@@ -23,66 +23,28 @@ from .checks import (
     FIELD_IGNORED,
     MAP_WITHOUT_BTF,
     Culprit,
-    KernelTarget,
     culprits,
     run_checks,
-    running_kernel,
 )
-from .elf.decls import Declarations, read_declarations
+from .elf.decls import read_declarations
 from .elf.objfile import ObjectError, ObjectFile
 from .elf.rodata import read_const_globals
 from .findings import Finding, Location, Severity, Source
-from .rodata import RodataValue, plan_rodata
+from .kernel.facts import KernelFacts, running_kernel
 from .settings import Settings
 from .targets.kernels import label_of
 from .targets.verdicts import KernelVerdict, judge, merge
 from .toolchain.clang import ToolchainError
-from .toolchain.compile import CompileOptions, CompileResult, compile_buffer
+from .toolchain.compile import CompileOptions, compile_buffer
 from .verify.cache import verify_cached
 from .verify.externs import link_extern_findings, link_externs, link_reason
 from .verify.helper import MAX_JOBS, HelperError, VerifyRequest, verify_via_helper
-from .verify.loader import ObjectResult, ProgramResult, bpf_available
+from .verify.loader import ObjectResult, bpf_available
 from .verify.map_memory import MIB
 from .verify.placement import ObjectContext, object_findings, sorted_findings
+from .verify.rodata import plan_rodata
 from .verify.setup import DataPatch
 from .verify.verbose import VerboseLogs
-
-
-@dataclass(frozen=True)
-class ObjectModel:
-    """What was read from the compiled object: the basis of placement, checks and hovers."""
-
-    data: bytes
-    obj: ObjectFile
-    spec: Spec | None
-    ext: BTFExt | None
-    decls: Declarations
-    target: KernelTarget | None
-
-
-@dataclass(frozen=True)
-class Analysis:
-    path: str
-    text: str  # the buffer text analysed
-    findings: tuple[Finding, ...]
-    programs: tuple[ProgramResult, ...] = ()
-    compile: CompileResult | None = None
-    model: ObjectModel | None = None
-    verified: bool = False  # programs went through the kernel verifier
-    not_verified_reason: str | None = None
-    # The reason is about this file (it needs linking, libbpf cannot open it), not the machine.
-    not_verified_file: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
-    # `const volatile` globals and the value each had during verification (hover/lens notes)
-    rodata: tuple[RodataValue, ...] = ()
-    # Level-2 logs taken on demand (state hover); None when the kernel is not ours to load into
-    verbose: VerboseLogs | None = field(default=None, compare=False, repr=False)
-    # With target kernels configured: every kernel's verdict, the running kernel's first
-    kernels: tuple[KernelVerdict, ...] = ()
-
-    @property
-    def rejected(self) -> bool:
-        return any(f.severity is Severity.ERROR for f in self.findings)
 
 
 def compile_options(settings: Settings, workspace_root: str | None) -> CompileOptions:
@@ -319,16 +281,16 @@ def read_object(data: bytes, settings: Settings, findings: list[Finding], path: 
     return ObjectModel(data, obj, spec, ext, read_declarations(data), target)
 
 
-_targets: dict[tuple[str, str | None], KernelTarget] = {}
+_targets: dict[tuple[str, str | None], KernelFacts] = {}
 
 
-def kernel_target(settings: Settings) -> KernelTarget:
+def kernel_target(settings: Settings) -> KernelFacts:
     """The kernel the checks judge by: the running one, or a BTF file + release from settings."""
     key = (settings.kernel_btf, settings.kernel_release)
     target = _targets.get(key)
     if target is None:
         if settings.kernel_release:
-            target = KernelTarget.from_settings(settings.kernel_btf, settings.kernel_release)
+            target = KernelFacts.from_settings(settings.kernel_btf, settings.kernel_release)
         else:
             target = running_kernel(settings.kernel_btf)
         _targets[key] = target

@@ -18,14 +18,15 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from . import __version__
+from .analysis import Analysis
+from .features.hover import hover_text
 from .findings import Finding, Location, Severity, Source
-from .hovers import hover_text
 from .lsp.actions import code_actions
 from .lsp.diagnostics import by_uri, uri_of
 from .lsp.inlay import inlay_hints_for
 from .lsp.scheduler import Scheduler
 from .lsp.views import STATS_COMMAND, ProgramViews
-from .pipeline import Analysis, analyse, compile_options
+from .pipeline import analyse, compile_options
 from .settings import Settings
 from .sources import is_bpf_source
 from .targets.vm import shutdown_all as shutdown_target_vms

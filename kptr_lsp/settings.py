@@ -14,7 +14,7 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class TargetKernel:
+class GuestKernel:
     """A kernel to verify against besides the running one: an image file or a Debian package."""
 
     name: str | None = None  # how diagnostics name it; None = the guest's release
@@ -25,7 +25,7 @@ class TargetKernel:
         return self.name or self.package or self.image or "?"
 
     @classmethod
-    def parse(cls, value: Any) -> TargetKernel:
+    def parse(cls, value: Any) -> GuestKernel:
         """{"name", "image" | "package"}, or a string: a package name (`linux-image-…`, or
         with its Debian suite: `trixie-backports/linux-image-…`), else an image path."""
         if isinstance(value, str):
@@ -79,7 +79,7 @@ class Settings:
     rodata_overrides: tuple[tuple[str, int], ...] = ()
     log_level: str = "info"
     # Kernels to verify against too, each booted in a small VM (see kptr_lsp/targets/)
-    kernels: tuple[TargetKernel, ...] = ()
+    kernels: tuple[GuestKernel, ...] = ()
     # Inlay hints of the verifier's cost per line (`×1,063 · 4,252 insns`), from a level-2 log
     cost_hints: bool = True
     cost_hint_min_insns: int = 1000  # only on lines where it processed at least this many
@@ -129,8 +129,8 @@ def _coerce(value: Any, default: Any, type_name: Any) -> Any:
     text = str(type_name)
     if text.startswith("tuple[tuple[str, int]"):
         return _name_to_int(value)
-    if text.startswith("tuple[TargetKernel"):
-        return tuple(TargetKernel.parse(v) for v in (value if isinstance(value, list) else [value]))
+    if text.startswith("tuple[GuestKernel"):
+        return tuple(GuestKernel.parse(v) for v in (value if isinstance(value, list) else [value]))
     if "tuple" in text:
         if isinstance(value, str):
             return tuple(value.split())

@@ -14,17 +14,15 @@ from ..btf.types import Struct
 from ..elf.decls import Declarations
 from ..elf.objfile import ObjectFile
 from ..findings import Finding, Location, Related
+from ..kernel.facts import KernelFacts
 from . import fields
-from .kernel import KernelTarget, running_kernel
 from .type_tags import RULES, build_context, check_map_type, describe
 
 __all__ = [
     "Culprit",
-    "KernelTarget",
     "culprits",
     "describe_kptr_field",
     "run_checks",
-    "running_kernel",
 ]
 
 # What a culprit field leads to, in the words a later diagnostic will match.
@@ -47,7 +45,7 @@ class Culprit:
 
 
 def run_checks(
-    obj: ObjectFile, spec: Spec, decls: Declarations, target: KernelTarget, path: str
+    obj: ObjectFile, spec: Spec, decls: Declarations, target: KernelFacts, path: str
 ) -> list[Finding]:
     ctx = build_context(obj, spec, decls, target, path)
     found: list[Finding] = []
@@ -58,7 +56,7 @@ def run_checks(
 
 
 def culprits(
-    obj: ObjectFile, spec: Spec, decls: Declarations, target: KernelTarget, path: str
+    obj: ObjectFile, spec: Spec, decls: Declarations, target: KernelFacts, path: str
 ) -> list[Culprit]:
     """Fields behind a `btf-rejected` warning or a verifier error about a map's kptrs."""
     ctx = build_context(obj, spec, decls, target, path)
@@ -105,9 +103,7 @@ def culprits(
     return out
 
 
-def describe_kptr_field(
-    spec: Spec, struct_name: str, member_name: str, target: KernelTarget
-) -> str:
+def describe_kptr_field(spec: Spec, struct_name: str, member_name: str, target: KernelFacts) -> str:
     """What the target kernel makes of `struct_name.member_name`; "" if it has no type tag."""
     owner = spec.find(struct_name, Struct)
     if not isinstance(owner, Struct):

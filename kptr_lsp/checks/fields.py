@@ -27,7 +27,7 @@ from ..btf.types import (
     Var,
     Volatile,
 )
-from .kernel import ALLOC_OBJ_FIELDS, KPTR_REF, UPTR, KernelTarget
+from ..kernel.facts import ALLOC_OBJ_FIELDS, KPTR_REF, UPTR, KernelFacts
 
 # Problem codes: the kernel's btf_find_kptr / btf_parse_kptr failures, one per rule.
 EXTRA_TAG = "kptr-extra-tag"
@@ -117,7 +117,7 @@ def _tags(t: Type) -> tuple[list[str], Type]:
 
 
 def classify_pointer(
-    t: Type, target: KernelTarget, *, uptr: bool
+    t: Type, target: KernelFacts, *, uptr: bool
 ) -> tuple[list[str], Type, str | None, str | None] | None:
     """btf_find_kptr on the type `t` of a member: None when it is not a tagged pointer (the
     kernel ignores it), else (tags, pointee, kind, problem)."""
@@ -145,7 +145,7 @@ def classify_pointer(
 
 def scan(
     value: Type,
-    target: KernelTarget,
+    target: KernelFacts,
     *,
     specials: frozenset[str] = MAP_SPECIALS,
     uptr: bool = True,
@@ -166,7 +166,7 @@ def scan(
 def _scan_struct(
     t: Struct,
     base: int,
-    target: KernelTarget,
+    target: KernelFacts,
     specials: frozenset[str],
     uptr: bool,
     out: Scan,
@@ -183,7 +183,7 @@ def _scan_one(
     name: str,
     t: Type,
     off: int,
-    target: KernelTarget,
+    target: KernelFacts,
     specials: frozenset[str],
     uptr: bool,
     out: Scan,
@@ -222,7 +222,7 @@ def _scan_one(
     _count(out, nelems, f, target)
 
 
-def _count(out: Scan, n: int, f: Field | None, target: KernelTarget) -> None:
+def _count(out: Scan, n: int, f: Field | None, target: KernelFacts) -> None:
     out.special += n
     if out.special > target.fields_max and out.error is None and f is not None:
         # info_arr[BTF_FIELDS_MAX] is full: btf_find_field_one returns -E2BIG.
@@ -231,7 +231,7 @@ def _count(out: Scan, n: int, f: Field | None, target: KernelTarget) -> None:
         out.error = too_many
 
 
-def _parse_kptrs(out: Scan, target: KernelTarget) -> None:
+def _parse_kptrs(out: Scan, target: KernelFacts) -> None:
     """btf_parse_kptr: look the target up in the kernel; referenced ones need a dtor."""
     for i, f in enumerate(out.fields):
         if f.problem is not None or not isinstance(f.target, Struct):
@@ -246,7 +246,7 @@ def _parse_kptrs(out: Scan, target: KernelTarget) -> None:
             out.error = out.fields[i]
 
 
-def load_time_failures(spec: Spec, target: KernelTarget) -> list[tuple[Struct, Field]]:
+def load_time_failures(spec: Spec, target: KernelFacts) -> list[tuple[Struct, Field]]:
     """Structs whose fields make the kernel reject the program's whole BTF at load.
 
     btf_parse_struct_metas: a struct with a member that is a valid kptr pointer, or one of the

@@ -16,8 +16,8 @@ from ..btf.types import Array, Datasec, Ptr, Struct, Type
 from ..elf.decls import Declarations
 from ..elf.objfile import MAPS, ObjectFile
 from ..findings import Finding, Location, Severity, Source
+from ..kernel.facts import KPTR_REF, KPTR_UNREF, MAP_TYPE_ARRAY, MAP_TYPE_NAMES, KernelFacts
 from . import fields as F
-from .kernel import KPTR_REF, KPTR_UNREF, MAP_TYPE_ARRAY, MAP_TYPE_NAMES, KernelTarget
 
 # Sections libbpf turns into array maps whose value type is the section's DATASEC.
 _DATA_PREFIXES = (".bss", ".data")
@@ -35,7 +35,7 @@ class MapValue:
 @dataclass
 class Context:
     spec: Spec
-    target: KernelTarget
+    target: KernelFacts
     decls: Declarations
     path: str
     values: list[MapValue] = field(default_factory=list)
@@ -76,7 +76,7 @@ class Context:
 
 
 def build_context(
-    obj: ObjectFile, spec: Spec, decls: Declarations, target: KernelTarget, path: str
+    obj: ObjectFile, spec: Spec, decls: Declarations, target: KernelFacts, path: str
 ) -> Context:
     ctx = Context(spec=spec, target=target, decls=decls, path=path)
     for name, map_type, value in _map_values(obj, spec):
@@ -137,12 +137,12 @@ def _finding(ctx: Context, f: F.Field, v: MapValue | None, code: str, msg: str) 
     )
 
 
-def _known_tags(target: KernelTarget) -> str:
+def _known_tags(target: KernelFacts) -> str:
     tags = list(target.tag_kinds())
     return ", ".join(f'"{t}"' for t in tags) if tags else "none: kptrs arrived in Linux 5.19"
 
 
-def _tag_advice(tag: str, target: KernelTarget) -> str:
+def _tag_advice(tag: str, target: KernelFacts) -> str:
     """How to spell what `tag` meant on the target kernel."""
     renamed = {
         # meaning → the tag name that carries it on the target
@@ -313,7 +313,7 @@ RULES: tuple[Callable[[Context], list[Finding]], ...] = (
 )
 
 
-def describe(f: F.Field, target: KernelTarget) -> str:
+def describe(f: F.Field, target: KernelFacts) -> str:
     """One line on what the target kernel makes of a tagged field (hover material)."""
     tags = ", ".join(f'"{t}"' for t in f.tags)
     if f.problem is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
+from ..analysis import Analysis
+from ..features.fixes import Edit, Fix, fixes_for
 from ..findings import Source
-from ..fixes import Edit, Fix, fixes_for
-from ..pipeline import Analysis
 
 
 def _position(lines: list[str], line: int, col: int, codec: PositionCodec) -> types.Position:

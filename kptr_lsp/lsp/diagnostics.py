@@ -11,8 +11,8 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
-from ..explanations import docs_url
 from ..findings import Finding, Location, Source
+from ..verify.explanations import docs_url
 
 LineSource = Callable[[str], list[str] | None]  # path → lines of its current text
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\S")

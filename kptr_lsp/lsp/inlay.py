@@ -1,12 +1,12 @@
-"""Per-line verifier cost (cost_hints.py) as LSP inlay hints: after the end of each line."""
+"""Per-line verifier cost (features/cost_hints.py) as LSP inlay hints, after each line."""
 
 from __future__ import annotations
 
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
-from ..cost_hints import CostHint, inlay_hints
-from ..pipeline import Analysis
+from ..analysis import Analysis
+from ..features.cost_hints import CostHint, inlay_hints
 
 
 def to_inlay_hints(

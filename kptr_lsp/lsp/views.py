@@ -1,16 +1,16 @@
 """Code lenses and document symbols for analysed buffers: per-document state (the save
 history behind "change since the previous save", the last analysis that compiled) and the
-translation of lenses.py / symbols.py results into LSP types."""
+translation of features/lenses.py / features/outline.py results into LSP types."""
 
 from __future__ import annotations
 
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
-from ..cost_hints import hottest_summary
-from ..lenses import ProgramLens, SaveHistory, insn_counts, program_lenses
-from ..pipeline import Analysis
-from ..symbols import Symbol, SymbolKind, document_symbols
+from ..analysis import Analysis
+from ..features.cost_hints import hottest_summary
+from ..features.lenses import ProgramLens, SaveHistory, insn_counts, program_lenses
+from ..features.outline import Symbol, SymbolKind, document_symbols
 from ..verify.verbose import VerboseLogs
 
 STATS_COMMAND = "kptr-lsp.programStats"

@@ -17,7 +17,7 @@ from ..findings import Severity
 from ..verify.loader import NOT_VERIFIABLE, Failure, ProgramResult
 
 if TYPE_CHECKING:
-    from ..pipeline import Analysis
+    from ..analysis import Analysis
 
 FORMATS = ("text", "json", "sarif", "github")
 # Finding codes that mean "this machine cannot analyse", not "the code is wrong".

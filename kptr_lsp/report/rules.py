@@ -10,10 +10,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from ..explanations import catalogue, docs_url
 from ..findings import Finding, Severity
 from ..targets.verdicts import TARGET_NOT_VERIFIED
 from ..toolchain.compdb import FLAGS_DROPPED
+from ..verify.explanations import catalogue, docs_url
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from kptr_lsp.checks import KernelTarget
-from kptr_lsp.settings import TargetKernel
+from kptr_lsp.kernel.facts import KernelFacts
+from kptr_lsp.settings import GuestKernel
 from kptr_lsp.targets.fetch import CACHE_DIR, FetchError, image_digest, package_image
 from kptr_lsp.targets.initramfs import InitramfsError, initramfs
 from kptr_lsp.targets.vm import TargetVM, VMError, warm_vm
@@ -28,7 +28,7 @@ class ReadyKernel:
     label: str  # how diagnostics name it: the setting's name, else the guest's release
     release: str
     vm: TargetVM
-    checks: KernelTarget  # the target's BTF + release, for the type-tag checks
+    checks: KernelFacts  # the target's BTF + release, for the type-tag checks
 
 
 def label_of(release: str) -> str:
@@ -39,7 +39,7 @@ def label_of(release: str) -> str:
     return release
 
 
-def image_of(kernel: TargetKernel, cache_dir: Path = CACHE_DIR) -> Path:
+def image_of(kernel: GuestKernel, cache_dir: Path = CACHE_DIR) -> Path:
     if kernel.image:
         path = Path(kernel.image).expanduser()
         if not path.is_file():
@@ -53,11 +53,11 @@ def image_of(kernel: TargetKernel, cache_dir: Path = CACHE_DIR) -> Path:
     raise TargetError(f"target kernel {kernel.name or '?'} has neither an image nor a package")
 
 
-_ready: dict[TargetKernel, ReadyKernel] = {}
+_ready: dict[GuestKernel, ReadyKernel] = {}
 _ready_lock = threading.Lock()
 
 
-def ready(kernel: TargetKernel, cache_dir: Path = CACHE_DIR) -> ReadyKernel:
+def ready(kernel: GuestKernel, cache_dir: Path = CACHE_DIR) -> ReadyKernel:
     """Boot (once) and describe the target; raises TargetError with a reason a user can act on."""
     with _ready_lock:
         found = _ready.get(kernel)
@@ -75,7 +75,7 @@ def ready(kernel: TargetKernel, cache_dir: Path = CACHE_DIR) -> ReadyKernel:
             label=kernel.name or label_of(release),
             release=release,
             vm=vm,
-            checks=KernelTarget.from_settings(str(btf), release),
+            checks=KernelFacts.from_settings(str(btf), release),
         )
         _ready[kernel] = made
         return made

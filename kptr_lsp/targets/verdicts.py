@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from kptr_lsp.btf.spec import Spec
 from kptr_lsp.checks import Culprit, culprits, run_checks
 from kptr_lsp.findings import Finding, Location, Related, Severity, Source
-from kptr_lsp.settings import TargetKernel
+from kptr_lsp.settings import GuestKernel
 from kptr_lsp.targets.kernels import TargetError, ready
 from kptr_lsp.targets.vm import VMError
 from kptr_lsp.verify.externs import around_missing_kfuncs
@@ -49,7 +49,7 @@ class TargetJudgement:
 
 
 def judge(
-    kernel: TargetKernel,
+    kernel: GuestKernel,
     ctx: ObjectContext,
     spec: Spec | None,
     *,

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from ..btf.ext import BTFExt, LineInfo, line_for
 from ..elf.decls import Declarations, symbol_uses
 from ..elf.objfile import Function, ObjectFile
-from ..explanations import explain
 from ..findings import Finding, Location, Related, Severity, Source
 from .cost import budget_spent, gave_up, line_costs
+from .explanations import explain
 from .externs import KFUNC_NOT_FOUND, kernel_lacks_findings
 from .kernel_block import with_kernel_block
 from .layout import Placement, loaded_layout, locate

@@ -6,25 +6,26 @@ from pathlib import Path
 
 import pytest
 
-from kptr_lsp.checks import KernelTarget, run_checks, running_kernel
+from kptr_lsp.checks import run_checks
 from kptr_lsp.elf.decls import read_declarations
 from kptr_lsp.elf.objfile import ObjectFile
 from kptr_lsp.findings import Finding
+from kptr_lsp.kernel.facts import KernelFacts, running_kernel
 from tests.checks.tagcheck import KERNEL_BTF, CheckFn, CompileFn
 
 
 @pytest.fixture(scope="session")
-def target() -> KernelTarget:
+def target() -> KernelFacts:
     if not KERNEL_BTF.exists():
         pytest.skip("no kernel BTF at /sys/kernel/btf/vmlinux")
     return running_kernel()
 
 
 @pytest.fixture(scope="session")
-def check(compile_bpf: CompileFn, target: KernelTarget) -> CheckFn:
+def check(compile_bpf: CompileFn, target: KernelFacts) -> CheckFn:
     cache: dict[Path, bytes] = {}
 
-    def run(path: Path, kernel: KernelTarget | None = None) -> list[Finding]:
+    def run(path: Path, kernel: KernelFacts | None = None) -> list[Finding]:
         if path not in cache:
             cache[path] = compile_bpf(path)
         data = cache[path]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from kptr_lsp.checks import KernelTarget
 from kptr_lsp.findings import Finding
+from kptr_lsp.kernel.facts import KernelFacts
 
 TAGS = Path(__file__).parent.parent / "programs" / "tags"
 KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
 CompileFn = Callable[[str | Path], bytes]
-CheckFn = Callable[[Path, KernelTarget | None], list[Finding]]
+CheckFn = Callable[[Path, KernelFacts | None], list[Finding]]

@@ -13,7 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
-from kptr_lsp.checks import KernelTarget
+from kptr_lsp.kernel.facts import KernelFacts
 from kptr_lsp.verify.loader import verify_object
 from tests.checks.tagcheck import TAGS, CheckFn, CompileFn
 from tests.expectations import read_expectations
@@ -73,7 +73,7 @@ def _project(tmp_path: Path, vmlinux_dir: Path) -> Path:
 
 
 def test_rule_fires_on_the_field_and_not_on_kernel_structs(
-    tmp_path: Path, vmlinux_dir: Path, check: CheckFn, target: KernelTarget
+    tmp_path: Path, vmlinux_dir: Path, check: CheckFn, target: KernelFacts
 ) -> None:
     prog = _project(tmp_path, vmlinux_dir)
     findings = [f for f in check(prog, target) if f.code == "kptr-no-kernel-type"]

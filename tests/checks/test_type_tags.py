@@ -11,13 +11,13 @@ from kptr_lsp.checks import (
     BTF_REJECTED,
     FIELD_IGNORED,
     MAP_WITHOUT_BTF,
-    KernelTarget,
     culprits,
     describe_kptr_field,
 )
 from kptr_lsp.elf.decls import read_declarations
 from kptr_lsp.elf.objfile import ObjectFile
 from kptr_lsp.findings import Severity, Source
+from kptr_lsp.kernel.facts import KernelFacts
 from tests.checks.tagcheck import TAGS, CheckFn, CompileFn
 from tests.expectations import read_expectations
 
@@ -33,9 +33,9 @@ CODES = {
 }
 
 
-def _older(target: KernelTarget, release: str) -> KernelTarget:
+def _older(target: KernelFacts, release: str) -> KernelFacts:
     # Same BTF (types and kfuncs of this machine), rules of an older release.
-    return KernelTarget.from_settings(target.btf_path, release)
+    return KernelFacts.from_settings(target.btf_path, release)
 
 
 @pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.name)
@@ -68,7 +68,7 @@ def test_consequence_wording_follows_kernel_path(check: CheckFn) -> None:
     assert "rejects the object's whole BTF" in mixed
 
 
-def test_kptr_ref_is_right_before_6_4(check: CheckFn, target: KernelTarget) -> None:
+def test_kptr_ref_is_right_before_6_4(check: CheckFn, target: KernelFacts) -> None:
     old = _older(target, "6.3.0")
     assert check(TAGS / "unknown_tag.bpf.c", old) == []
     # ... and "kptr_untrusted" is what 6.3 does not know; advice names 6.3's spelling.
@@ -84,7 +84,7 @@ def test_kptr_ref_advice_on_new_kernels(check: CheckFn) -> None:
     assert "Linux 6.4" in msg
 
 
-def test_map_support_and_limits_follow_version(check: CheckFn, target: KernelTarget) -> None:
+def test_map_support_and_limits_follow_version(check: CheckFn, target: KernelFacts) -> None:
     # 5.19: only hash, lru_hash and array hold kptrs; at most 8 fields.
     old = _older(target, "5.19.0")
     assert old.map_types_for("unreferenced kptr") == frozenset({1, 2, 9})
@@ -97,7 +97,7 @@ def test_map_support_and_limits_follow_version(check: CheckFn, target: KernelTar
     assert "uptr" in _older(target, "6.13.0").tag_kinds()
 
 
-def test_culprits_name_the_field(compile_bpf: CompileFn, target: KernelTarget) -> None:
+def test_culprits_name_the_field(compile_bpf: CompileFn, target: KernelFacts) -> None:
     cases = {
         "not_struct.bpf.c": (BTF_REJECTED, "bad"),
         "unknown_tag.bpf.c": (FIELD_IGNORED, "task"),
@@ -116,7 +116,7 @@ def test_culprits_name_the_field(compile_bpf: CompileFn, target: KernelTarget) -
         assert got[0].related().location == got[0].location
 
 
-def test_describe_kptr_field(compile_bpf: CompileFn, target: KernelTarget) -> None:
+def test_describe_kptr_field(compile_bpf: CompileFn, target: KernelFacts) -> None:
     data = compile_bpf(TAGS / "extra_tag_ok.bpf.c")
     spec = ObjectFile.parse(data).btf_spec()
     assert spec is not None

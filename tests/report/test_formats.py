@@ -14,10 +14,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from kptr_lsp.explanations import catalogue
 from kptr_lsp.report.github import command, escape_data, escape_property
 from kptr_lsp.report.rules import known_rules
 from kptr_lsp.report.sarif import FINGERPRINT_KEY
+from kptr_lsp.verify.explanations import catalogue
 from tests.expectations import read_expectations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,8 +178,8 @@ def test_sarif_paths_are_uri_references(tmp_path: Path) -> None:
     """A path with a space or a `#` is percent-encoded (a URI), and still validates."""
     import io
 
+    from kptr_lsp.analysis import Analysis
     from kptr_lsp.findings import Finding, Location, Severity, Source
-    from kptr_lsp.pipeline import Analysis
     from kptr_lsp.report import FileReport
     from kptr_lsp.report.sarif import SarifWriter
 

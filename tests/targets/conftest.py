@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kptr_lsp.settings import TargetKernel
+from kptr_lsp.settings import GuestKernel
 from kptr_lsp.targets.kernels import ReadyKernel, TargetError, image_of, ready
 from kptr_lsp.targets.vm import QEMU, shutdown_all, vm_name
 
@@ -54,11 +54,11 @@ def _unavailable(why: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def debian61() -> Iterator[TargetKernel]:
+def debian61() -> Iterator[GuestKernel]:
     """Debian's 6.1 kernel as a target, its VM booted (once per session) and warm."""
     if shutil.which(QEMU) is None:
         _unavailable(f"{QEMU} is not installed")
-    kernel = TargetKernel(package=PACKAGE)
+    kernel = GuestKernel(package=PACKAGE)
     try:
         ready(kernel)
     except TargetError as exc:
@@ -69,7 +69,7 @@ def debian61() -> Iterator[TargetKernel]:
 
 
 @pytest.fixture(scope="session")
-def debian61_ready(debian61: TargetKernel) -> ReadyKernel:
+def debian61_ready(debian61: GuestKernel) -> ReadyKernel:
     return ready(debian61)
 
 
@@ -79,7 +79,7 @@ def debian73_image() -> Path:
     (a server, `check`) boots it, so a session boots 7.3 once."""
     if shutil.which(QEMU) is None:
         _unavailable(f"{QEMU} is not installed")
-    kernel = TargetKernel(image=IMAGE_73) if IMAGE_73 else TargetKernel(package=PACKAGE_73)
+    kernel = GuestKernel(image=IMAGE_73) if IMAGE_73 else GuestKernel(package=PACKAGE_73)
     try:
         return image_of(kernel)
     except TargetError as exc:

@@ -12,7 +12,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from kptr_lsp.settings import TargetKernel
+from kptr_lsp.settings import GuestKernel
 from kptr_lsp.targets.kernels import ReadyKernel, label_of
 from tests.lsp.harness import SERVER, answer_refreshes, close, open_and_wait
 from tests.targets.conftest import PACKAGE, wait_vms_gone
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_lsp.fixture(config=SERVER, scope="module")  # type: ignore[untyped-decorator]
-async def client(lsp_client: LanguageClient, debian61: TargetKernel) -> AsyncIterator[None]:
+async def client(lsp_client: LanguageClient, debian61: GuestKernel) -> AsyncIterator[None]:
     answer_refreshes(lsp_client)
     await lsp_client.initialize_session(
         types.InitializeParams(

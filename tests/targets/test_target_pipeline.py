@@ -9,10 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kptr_lsp.analysis import Analysis
+from kptr_lsp.features.lenses import program_lenses
 from kptr_lsp.findings import Severity
-from kptr_lsp.lenses import program_lenses
-from kptr_lsp.pipeline import Analysis, analyse
-from kptr_lsp.settings import Settings, TargetKernel
+from kptr_lsp.pipeline import analyse
+from kptr_lsp.settings import GuestKernel, Settings
 from kptr_lsp.targets.kernels import ReadyKernel, label_of
 from tests.targets.conftest import PACKAGE, vms_of
 
@@ -46,13 +47,13 @@ def _missing_kfunc_errors() -> list[tuple[int, str, tuple[str, ...]]]:
     ]
 
 
-def _analyse(path: Path, kernel: TargetKernel | None) -> Analysis:
+def _analyse(path: Path, kernel: GuestKernel | None) -> Analysis:
     settings = Settings(kernels=(kernel,) if kernel else ())
     return analyse(str(path), path.read_text(), settings)
 
 
 def test_kptr_xchg_program_accepted_here_rejected_by_6_1(
-    kernel: None, debian61: TargetKernel, debian61_ready: ReadyKernel
+    kernel: None, debian61: GuestKernel, debian61_ready: ReadyKernel
 ) -> None:
     target = debian61_ready.label
     analysis = _analyse(KPTR_XCHG, debian61)
@@ -74,7 +75,7 @@ def test_kptr_xchg_program_accepted_here_rejected_by_6_1(
 
 
 def test_one_line_two_verdicts_each_naming_its_kernel(
-    kernel: None, debian61: TargetKernel, debian61_ready: ReadyKernel
+    kernel: None, debian61: GuestKernel, debian61_ready: ReadyKernel
 ) -> None:
     target = debian61_ready.label
     analysis = _analyse(UNTRUSTED, debian61)
@@ -99,7 +100,7 @@ def test_without_targets_nothing_changes(kernel: None) -> None:
 
 
 def test_check_command_shows_both_verdicts(
-    kernel: None, debian61: TargetKernel, debian61_ready: ReadyKernel
+    kernel: None, debian61: GuestKernel, debian61_ready: ReadyKernel
 ) -> None:
     target = debian61_ready.label
     argv = [sys.executable, "-m", "kptr_lsp", "check", "--kernel", PACKAGE, "--format", "json"]
@@ -129,7 +130,7 @@ def _check(argv: list[str]) -> tuple[int, str, str]:
 
 
 def test_a_missing_image_is_an_information_and_the_running_verdict_stays(kernel: None) -> None:
-    analysis = _analyse(UNTRUSTED, TargetKernel(image="/nonexistent/bzImage"))
+    analysis = _analyse(UNTRUSTED, GuestKernel(image="/nonexistent/bzImage"))
     (note,) = [f for f in analysis.findings if f.code == "target-kernel"]
     assert note.severity is Severity.INFORMATION
     assert note.message == (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kptr_lsp.settings import Settings, TargetKernel
+from kptr_lsp.settings import GuestKernel, Settings
 
 
 def test_packages_images_and_named_targets_are_read() -> None:
@@ -17,9 +17,9 @@ def test_packages_images_and_named_targets_are_read() -> None:
     )
     assert problems == []
     assert settings.kernels == (
-        TargetKernel(package="linux-image-6.1.0-56-amd64"),
-        TargetKernel(image="/srv/bzImage-5.15"),
-        TargetKernel(name="prod", package="linux-image-6.12.0-1-amd64"),
+        GuestKernel(package="linux-image-6.1.0-56-amd64"),
+        GuestKernel(image="/srv/bzImage-5.15"),
+        GuestKernel(name="prod", package="linux-image-6.12.0-1-amd64"),
     )
 
 

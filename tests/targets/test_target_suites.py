@@ -2,7 +2,7 @@
 guest loader on the current libbpf: struct_ops and exception callbacks judged by the guest.
 
 Debian's 7.3 kernel comes from trixie-backports through the private apt configuration; its VM
-is booted once per session (the same TargetKernel value as every other test that wants 7.3)."""
+is booted once per session (the same GuestKernel value as every other test that wants 7.3)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kptr_lsp.settings import Settings, TargetKernel
+from kptr_lsp.settings import GuestKernel, Settings
 from kptr_lsp.targets.fetch import FetchError, package_image, split_package
 from kptr_lsp.targets.initramfs import build_loader
 from kptr_lsp.targets.kernels import ReadyKernel, TargetError, ready
@@ -38,9 +38,9 @@ def test_suite_package_entries_are_packages_not_paths() -> None:
     )
     assert problems == []
     assert settings.kernels == (
-        TargetKernel(package=PACKAGE_73),
-        TargetKernel(image="build/vmlinuz"),
-        TargetKernel(package="bookworm/linux-image-6.1.0-56-amd64"),
+        GuestKernel(package=PACKAGE_73),
+        GuestKernel(image="build/vmlinuz"),
+        GuestKernel(package="bookworm/linux-image-6.1.0-56-amd64"),
     )
     assert split_package(PACKAGE_73) == ("trixie-backports", PACKAGE_73.split("/")[1])
     assert split_package("linux-image-6.1.0-56-amd64") == (None, "linux-image-6.1.0-56-amd64")
@@ -87,7 +87,7 @@ def debian73() -> Iterator[ReadyKernel]:
     if shutil.which(QEMU) is None:
         _unavailable(f"{QEMU} is not installed")
     try:
-        kernel = ready(TargetKernel(package=PACKAGE_73))
+        kernel = ready(GuestKernel(package=PACKAGE_73))
     except TargetError as exc:
         _unavailable(str(exc))
         raise

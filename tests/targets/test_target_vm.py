@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kptr_lsp.btf.types import Func
-from kptr_lsp.checks import running_kernel
+from kptr_lsp.kernel.facts import running_kernel
 from kptr_lsp.targets.kernels import ReadyKernel, label_of
 from kptr_lsp.targets.vm import TargetVM
 from kptr_lsp.verify.loader import Failure

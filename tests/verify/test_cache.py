@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from kptr_lsp.analysis import Analysis
 from kptr_lsp.findings import Severity
-from kptr_lsp.pipeline import Analysis, analyse
+from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
 from kptr_lsp.verify.cache import CACHE
 

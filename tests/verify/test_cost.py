@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from kptr_lsp.analysis import Analysis
 from kptr_lsp.findings import Finding
-from kptr_lsp.pipeline import Analysis, analyse
+from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
 from kptr_lsp.verify.cost import ProgramCost, budget_spent, line_costs, line_deltas
 from kptr_lsp.verify.loader import verify_object

@@ -13,8 +13,8 @@ import pytest
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from kptr_lsp.features.lenses import Verdict, program_lenses, verdict_of
 from kptr_lsp.findings import Severity
-from kptr_lsp.lenses import Verdict, program_lenses, verdict_of
 from kptr_lsp.pipeline import analyse
 from kptr_lsp.report import FileReport, verdict
 from kptr_lsp.report.json_ import file_json

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from kptr_lsp.analysis import Analysis
 from kptr_lsp.findings import Finding, Location, Severity, Source
-from kptr_lsp.pipeline import Analysis, analyse
+from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
 from kptr_lsp.verify.loader import BPF_LOG_FIXED, BPF_LOG_LEVEL1, BPF_LOG_STATS
 from kptr_lsp.verify.log import verdict_error

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .elf.rodata import ConstGlobal, override_bytes
-from .findings import Location
-from .verify.setup import DataPatch
+from ..elf.rodata import ConstGlobal, override_bytes
+from ..findings import Location
+from .setup import DataPatch
 
 
 @dataclass(frozen=True)

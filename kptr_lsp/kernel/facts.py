@@ -1,7 +1,7 @@
-"""The target kernel as the type-tag checks see it: version-dependent rules plus its BTF.
+"""The facts of one kernel (the target the checks see): version-dependent rules plus its BTF.
 
 Every version number below comes from the kernel's history (commit → release it was merged
-for), not from guessing; see the report in tests/checks/test_kernel_truth.py for the behaviour
+for), not from guessing; see the report in tests/kernel/test_kernel_truth.py for the behaviour
 each one is checked against on the running kernel.
 
 - 5.19: kptrs arrive ("Introduce typed pointer support in BPF maps"): tag "kptr" is an
@@ -107,7 +107,7 @@ def _load_spec(btf_path: str) -> Spec:
 
 
 @dataclass(frozen=True)
-class KernelTarget:
+class KernelFacts:
     """The kernel the program is checked against (the running one unless settings say)."""
 
     release: str
@@ -117,7 +117,7 @@ class KernelTarget:
     modules_dir: str | None = None
 
     @classmethod
-    def from_settings(cls, btf_path: str, release: str) -> KernelTarget:
+    def from_settings(cls, btf_path: str, release: str) -> KernelFacts:
         return cls(release=release, version=parse_release(release), btf_path=btf_path)
 
     @property
@@ -239,10 +239,10 @@ def _dtors(btf_path: str) -> dict[str, str]:
     return found
 
 
-def running_kernel(btf_path: str = KERNEL_BTF) -> KernelTarget:
+def running_kernel(btf_path: str = KERNEL_BTF) -> KernelFacts:
     release = os.uname().release
     modules = os.path.dirname(btf_path) if btf_path == KERNEL_BTF else None
-    return KernelTarget(
+    return KernelFacts(
         release=release,
         version=parse_release(release),
         btf_path=btf_path,

@@ -2,7 +2,7 @@
 
 The catalogue is data (kptr_lsp/data/explanations.toml); this module loads it, matches the
 kernel's error text against it and renders the documentation page that diagnostics link to
-(docs/verifier-messages.md, regenerated with `python -m kptr_lsp.explanations`).
+(docs/verifier-messages.md, regenerated with `python -m kptr_lsp.verify.explanations`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 DOCS_NAME = "verifier-messages.md"
 # The page in a source checkout (how `make setup` installs kptr-lsp: editable).
-SOURCE_DOCS = Path(__file__).resolve().parent.parent / "docs" / DOCS_NAME
+SOURCE_DOCS = Path(__file__).resolve().parents[2] / "docs" / DOCS_NAME
 
 
 class CatalogueError(ValueError):
@@ -115,7 +115,7 @@ def render_docs(entries: tuple[Entry, ...] | None = None) -> str:
         "# Verifier messages explained",
         "",
         "<!-- Generated from kptr_lsp/data/explanations.toml by "
-        "`python -m kptr_lsp.explanations`; edit that file, not this one. -->",
+        "`python -m kptr_lsp.verify.explanations`; edit that file, not this one. -->",
         "",
         "kptr-lsp shows these explanations under the kernel's own words, and links each "
         "diagnostic here (its `codeDescription`). Every entry was produced by a real program "

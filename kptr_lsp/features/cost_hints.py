@@ -13,10 +13,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .pipeline import Analysis
-from .state_hover import programs_on_line
-from .verify.cost import LineCost, ProgramCost, gave_up, line_costs, line_deltas
-from .verify.loader import Failure, ProgramResult
+from ..analysis import Analysis
+from ..verify.cost import LineCost, ProgramCost, gave_up, line_costs, line_deltas
+from ..verify.loader import Failure, ProgramResult
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def inlay_hints(analysis: Analysis, min_insns: int) -> list[CostHint]:
 def cost_hover(analysis: Analysis, line: int, character: int) -> str | None:
     """What the verifier spent on this line, per program, and the change since the last save."""
     paragraphs: list[str] = []
-    for program in programs_on_line(analysis, line):
+    for program in analysis.programs_on_line(line):
         cost = program_cost(analysis, program)
         c = cost.at(analysis.path, line) if cost is not None else None
         if cost is None or c is None:

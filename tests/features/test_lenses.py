@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from kptr_lsp.lenses import SaveHistory, Verdict, insn_counts, lens_title, program_lenses
+from kptr_lsp.features.lenses import SaveHistory, Verdict, insn_counts, lens_title, program_lenses
 from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
 from kptr_lsp.verify.log import Stats
 
-PROGRAMS = Path(__file__).parent / "programs"
+PROGRAMS = Path(__file__).parents[1] / "programs"
 
 
 def _stats(insns: int, time_us: int | None = 310, depth: tuple[int, ...] = (16,)) -> Stats:

@@ -18,12 +18,12 @@ import os
 import re
 from dataclasses import dataclass
 
-from .checks.kernel import KPTR_REF
-from .checks.type_tags import build_context
-from .findings import Finding, Source
-from .kfuncs import release_kfunc
-from .pipeline import Analysis
-from .verify.log import parse_log
+from ..analysis import Analysis
+from ..checks.type_tags import build_context
+from ..findings import Finding, Source
+from ..kernel.facts import KPTR_REF
+from ..kernel.kfuncs import release_kfunc
+from ..verify.log import parse_log
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from kptr_lsp.analysis import Analysis
+from kptr_lsp.features.fixes import apply_edits, fixes_for
 from kptr_lsp.findings import Severity
-from kptr_lsp.fixes import apply_edits, fixes_for
-from kptr_lsp.pipeline import Analysis, analyse
+from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
 
-PROGRAMS = Path(__file__).parent / "programs" / "rejected"
+PROGRAMS = Path(__file__).parents[1] / "programs" / "rejected"
 
 CASES = {
     "map_value_null_deref": ["Return early when `count` is NULL"],

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kptr_lsp.features.outline import SymbolKind, document_symbols
 from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
-from kptr_lsp.symbols import SymbolKind, document_symbols
 
-PROGRAMS = Path(__file__).parent / "programs"
+PROGRAMS = Path(__file__).parents[1] / "programs"
 
 
 def test_outline_of_maps_and_globals() -> None:

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from .findings import Location
-from .pipeline import Analysis
-from .verify.externs import STRUCT_OPS_NOT_FOUND
-from .verify.loader import NOT_VERIFIABLE, Failure, ProgramResult
-from .verify.log import Stats, parse_log
+from ..analysis import Analysis
+from ..findings import Location
+from ..verify.externs import STRUCT_OPS_NOT_FOUND
+from ..verify.loader import NOT_VERIFIABLE, Failure, ProgramResult
+from ..verify.log import Stats, parse_log
 
 T = TypeVar("T")
 

@@ -15,13 +15,13 @@ import os
 import re
 from dataclasses import dataclass
 
-from .btf.errors import BTFError
-from .btf.spec import Spec, size_of
-from .btf.types import Array, Composite, Datasec, Func, Ptr, Struct, Type, TypeTag, Union, Var
-from .kfuncs import RefEffect, ref_effect, release_kfunc
-from .pipeline import Analysis, ObjectModel
-from .symbols import map_detail
-from .symbols import type_name as _outline_type_name
+from ...analysis import Analysis, ObjectModel
+from ...btf.errors import BTFError
+from ...btf.spec import Spec, size_of
+from ...btf.types import Array, Composite, Datasec, Func, Ptr, Struct, Type, TypeTag, Union, Var
+from ...kernel.kfuncs import RefEffect, ref_effect, release_kfunc
+from ..outline import map_detail
+from ..outline import type_name as _outline_type_name
 
 MAX_MEMBERS = 40  # rows shown for a struct; big kernel structs say how many more
 HELPER_DEFS = "/usr/include/bpf/bpf_helper_defs.h"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import enum
 
-from .btf.spec import Spec
-from .btf.types import Func, Ptr, Struct, Type
+from ..btf.spec import Spec
+from ..btf.types import Func, Ptr, Struct, Type
 
 # KF_ACQUIRE in the kernel's BTF_ID_FLAGS sets.
 KNOWN_ACQUIRE = frozenset(

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from kptr_lsp.explanations import (
+from kptr_lsp.analysis import Analysis
+from kptr_lsp.findings import Severity
+from kptr_lsp.pipeline import analyse
+from kptr_lsp.settings import Settings
+from kptr_lsp.verify.explanations import (
     SOURCE_DOCS,
     CatalogueError,
     catalogue,
@@ -15,14 +19,11 @@ from kptr_lsp.explanations import (
     parse_catalogue,
     render_docs,
 )
-from kptr_lsp.findings import Severity
-from kptr_lsp.pipeline import Analysis, analyse
-from kptr_lsp.settings import Settings
 from kptr_lsp.verify.loader import Failure
 from kptr_lsp.verify.log import parse_log
 from tests.expectations import read_expectations
 
-PROGRAMS = Path(__file__).parent / "programs"
+PROGRAMS = Path(__file__).parents[1] / "programs"
 
 # Which real program makes the kernel (or libbpf) say each catalogued message.
 PROVEN_BY = {
@@ -155,7 +156,7 @@ def test_message_outside_the_catalogue_shows_the_failing_path(kernel: None) -> N
 
 def test_docs_page_is_generated_from_the_catalogue() -> None:
     assert SOURCE_DOCS.read_text() == render_docs(), (
-        "docs/verifier-messages.md is stale: python -m kptr_lsp.explanations > "
+        "docs/verifier-messages.md is stale: python -m kptr_lsp.verify.explanations > "
         "docs/verifier-messages.md"
     )
     for entry in catalogue():

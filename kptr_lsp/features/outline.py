@@ -13,9 +13,10 @@ import enum
 import os
 from dataclasses import dataclass
 
-from .btf.ext import BTFExt
-from .btf.spec import Spec
-from .btf.types import (
+from ..analysis import ObjectModel
+from ..btf.ext import BTFExt
+from ..btf.spec import Spec
+from ..btf.types import (
     Array,
     Const,
     Datasec,
@@ -31,9 +32,8 @@ from .btf.types import (
     Var,
     Volatile,
 )
-from .elf.objfile import Function, MapDef
-from .findings import Location
-from .pipeline import ObjectModel
+from ..elf.objfile import Function, MapDef
+from ..findings import Location
 
 # enum bpf_map_type (include/uapi/linux/bpf.h): stable numbering, part of the kernel ABI.
 _MAP_TYPE_NAMES = """

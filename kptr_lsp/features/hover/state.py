@@ -7,43 +7,10 @@ worker thread.
 
 from __future__ import annotations
 
-import os
-
-from .elf.objfile import Function
-from .pipeline import Analysis
-from .verify.loader import Failure
-from .verify.states import describe_line
+from ...analysis import Analysis
+from ...verify.states import describe_line
 
 MAX_STATES = 3  # distinct states shown per program; the rest are counted
-
-
-def _lines_of(analysis: Analysis, fn: Function) -> set[int]:
-    """Lines of the main file that the function's own instructions come from."""
-    model = analysis.model
-    if model is None or model.ext is None:
-        return set()
-    base = os.path.basename(analysis.path)
-    return {
-        li.line
-        for li in model.ext.line_info.get(fn.section, [])
-        if fn.start <= li.insn_off < fn.start + fn.count and os.path.basename(li.file) == base
-    }
-
-
-def programs_on_line(analysis: Analysis, line: int) -> list[str]:
-    """Programs whose code is on `line`; for a line of a shared subprogram, every program that
-    reached the verifier (any of them may call it)."""
-    model = analysis.model
-    if model is None:
-        return []
-    loaded = [p.name for p in analysis.programs if p.failure in (Failure.NONE, Failure.VERIFIER)]
-    direct = [fn.name for fn in model.obj.programs if line in _lines_of(analysis, fn)]
-    if direct:
-        return [name for name in direct if name in loaded]
-    subprogs = [fn for fn in model.obj.functions if not fn.is_program]
-    if any(line in _lines_of(analysis, fn) for fn in subprogs):
-        return loaded
-    return []
 
 
 def state_hover(analysis: Analysis, line: int, character: int) -> str | None:
@@ -51,7 +18,7 @@ def state_hover(analysis: Analysis, line: int, character: int) -> str | None:
     if verbose is None or not analysis.verified:
         return None
     paragraphs: list[str] = []
-    for program in programs_on_line(analysis, line):
+    for program in analysis.programs_on_line(line):
         trace = verbose.trace(program)
         if trace is None:
             continue

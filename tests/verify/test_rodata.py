@@ -8,12 +8,12 @@ from pathlib import Path
 from kptr_lsp.elf.rodata import read_const_globals
 from kptr_lsp.findings import Severity
 from kptr_lsp.pipeline import analyse
-from kptr_lsp.rodata import plan_rodata
 from kptr_lsp.settings import Settings
+from kptr_lsp.verify.rodata import plan_rodata
 from kptr_lsp.verify.setup import DataPatch
 from tests.conftest import CompileFn
 
-PROJECTS = Path(__file__).parent / "programs" / "projects"
+PROJECTS = Path(__file__).parents[1] / "programs" / "projects"
 
 
 def test_const_volatile_globals_and_their_defaults(compile_bpf: CompileFn) -> None:

@@ -1,0 +1,86 @@
+"""The analysed model of one buffer: what `pipeline.analyse` found, as plain data.
+
+Features (hover, lenses, outline, fixes) are functions of an `Analysis`; nothing here knows
+of LSP.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .btf.ext import BTFExt
+from .btf.spec import Spec
+from .elf.decls import Declarations
+from .elf.objfile import Function, ObjectFile
+from .findings import Finding, Severity
+from .kernel.facts import KernelFacts
+from .targets.verdicts import KernelVerdict
+from .toolchain.compile import CompileResult
+from .verify.loader import Failure, ProgramResult
+from .verify.rodata import RodataValue
+from .verify.verbose import VerboseLogs
+
+
+@dataclass(frozen=True)
+class ObjectModel:
+    """What was read from the compiled object: the basis of placement, checks and hovers."""
+
+    data: bytes
+    obj: ObjectFile
+    spec: Spec | None
+    ext: BTFExt | None
+    decls: Declarations
+    target: KernelFacts | None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    path: str
+    text: str  # the buffer text analysed
+    findings: tuple[Finding, ...]
+    programs: tuple[ProgramResult, ...] = ()
+    compile: CompileResult | None = None
+    model: ObjectModel | None = None
+    verified: bool = False  # programs went through the kernel verifier
+    not_verified_reason: str | None = None
+    # The reason is about this file (it needs linking, libbpf cannot open it), not the machine.
+    not_verified_file: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    # `const volatile` globals and the value each had during verification (hover/lens notes)
+    rodata: tuple[RodataValue, ...] = ()
+    # Level-2 logs taken on demand (state hover); None when the kernel is not ours to load into
+    verbose: VerboseLogs | None = field(default=None, compare=False, repr=False)
+    # With target kernels configured: every kernel's verdict, the running kernel's first
+    kernels: tuple[KernelVerdict, ...] = ()
+
+    @property
+    def rejected(self) -> bool:
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+    def programs_on_line(self, line: int) -> list[str]:
+        """Programs whose code is on `line`; for a line of a shared subprogram, every program
+        that reached the verifier (any of them may call it)."""
+        model = self.model
+        if model is None:
+            return []
+        loaded = [p.name for p in self.programs if p.failure in (Failure.NONE, Failure.VERIFIER)]
+        direct = [fn.name for fn in model.obj.programs if line in self._lines_of(fn)]
+        if direct:
+            return [name for name in direct if name in loaded]
+        subprogs = [fn for fn in model.obj.functions if not fn.is_program]
+        if any(line in self._lines_of(fn) for fn in subprogs):
+            return loaded
+        return []
+
+    def _lines_of(self, fn: Function) -> set[int]:
+        """Lines of the main file that the function's own instructions come from."""
+        model = self.model
+        if model is None or model.ext is None:
+            return set()
+        base = os.path.basename(self.path)
+        return {
+            li.line
+            for li in model.ext.line_info.get(fn.section, [])
+            if fn.start <= li.insn_off < fn.start + fn.count and os.path.basename(li.file) == base
+        }
