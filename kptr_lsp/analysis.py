@@ -6,11 +6,13 @@ of LSP.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 
 from .btf.ext import BTFExt
 from .btf.spec import Spec
+from .checks.type_tags import Context, build_context
 from .elf.decls import Declarations
 from .elf.objfile import Function, ObjectFile
 from .findings import Finding, Severity
@@ -57,6 +59,15 @@ class Analysis:
     @property
     def rejected(self) -> bool:
         return any(f.severity is Severity.ERROR for f in self.findings)
+
+    @functools.cached_property
+    def checks_context(self) -> Context | None:
+        """The object's map values as the target kernel's BTF field parser reads them (the
+        type-tag checks' view), built on first use and kept: hovers and fixes share it."""
+        model = self.model
+        if model is None or model.spec is None or model.target is None:
+            return None
+        return build_context(model.obj, model.spec, model.decls, model.target, self.path)
 
     def programs_on_line(self, line: int) -> list[str]:
         """Programs whose code is on `line`; for a line of a shared subprogram, every program

@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Sequence
 
 from . import __version__
+from .kernel.running import VMLINUX_BTF
 from .report import FORMATS, Exit
 
 
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     check.add_argument("--clang", help="clang to use (default: newest clang/clang-NN)")
     check.add_argument(
-        "--kernel-btf", default="/sys/kernel/btf/vmlinux", help="target kernel's BTF, for vmlinux.h"
+        "--kernel-btf", default=VMLINUX_BTF, help="target kernel's BTF, for vmlinux.h"
     )
     check.add_argument("-I", dest="include", action="append", help="extra include directory")
     check.add_argument("--flag", action="append", help="extra clang flag (repeatable)")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import re
 import threading
 import time
@@ -31,6 +30,7 @@ from .elf.objfile import ObjectError, ObjectFile
 from .elf.rodata import read_const_globals
 from .findings import Finding, Location, Severity, Source
 from .kernel.facts import KernelFacts, running_kernel
+from .kernel.running import release as running_release
 from .settings import Settings
 from .targets.kernels import label_of
 from .targets.verdicts import KernelVerdict, judge, merge
@@ -202,7 +202,7 @@ def _judge_on_targets(
     text: str,
 ) -> tuple[list[Finding], tuple[KernelVerdict, ...]]:
     """Verify on every target kernel too; findings[kernel_from:] are the running kernel's."""
-    release = os.uname().release
+    release = running_release()
     running = KernelVerdict(
         label_of(release), release, verdict.programs, error=_unopened(verdict), running=True
     )

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .kernel.running import VMLINUX_BTF
+
 
 @dataclass(frozen=True)
 class GuestKernel:
@@ -57,7 +59,7 @@ class Settings:
     clang: str | None = None  # path to clang; None = newest clang/clang-NN found
     extra_flags: tuple[str, ...] = ()  # appended to clang's command line
     include_dirs: tuple[str, ...] = ()
-    kernel_btf: str = "/sys/kernel/btf/vmlinux"  # target kernel's BTF (vmlinux.h, checks)
+    kernel_btf: str = VMLINUX_BTF  # target kernel's BTF (vmlinux.h, checks)
     kernel_release: str | None = None  # that kernel's release (e.g. "6.1.0"); None = running
     use_compile_commands: bool = True
     # The compile_commands.json to take flags from; None = the nearest one above the file

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from kptr_lsp.kernel.running import VMLINUX_BTF
+
 TESTS = Path(__file__).parent
 PROGRAMS = TESTS / "programs"
-KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+KERNEL_BTF = Path(VMLINUX_BTF)
 
 
 def _find_clang() -> str:

@@ -48,7 +48,6 @@ from .types import (
 from .wire import Kind, as_s32, kind_name
 
 KFUNC_TAG = "bpf_kfunc"
-KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 
 
 class Spec:
@@ -110,7 +109,7 @@ class Spec:
         return spec
 
     @classmethod
-    def load_kernel(cls, path: str = KERNEL_BTF, base: Spec | None = None) -> Spec:
+    def load_kernel(cls, path: str, base: Spec | None = None) -> Spec:
         """The running kernel's BTF (or a module's, given the vmlinux Spec as base), lazily."""
         started = time.perf_counter()
         try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar, Protocol
 
-from .wire import INT_BOOL, INT_CHAR, INT_SIGNED, Kind
+from .wire import Kind
 
 
 class Resolver(Protocol):
@@ -60,21 +60,13 @@ class Void(Type):
 class Int(Type):
     kind: ClassVar[Kind] = Kind.INT
     size: int  # bytes
-    encoding: int  # INT_SIGNED | INT_CHAR | INT_BOOL
+    encoding: int  # BTF_INT_ENCODING: signed (1) | char (2) | bool (4)
     bit_offset: int
     bits: int
 
     @property
     def is_signed(self) -> bool:
-        return bool(self.encoding & INT_SIGNED)
-
-    @property
-    def is_char(self) -> bool:
-        return bool(self.encoding & INT_CHAR)
-
-    @property
-    def is_bool(self) -> bool:
-        return bool(self.encoding & INT_BOOL)
+        return bool(self.encoding & 1)  # BTF_INT_SIGNED
 
 
 @dataclass(eq=False, slots=True, kw_only=True, repr=False)

@@ -85,23 +85,6 @@ _TRAILER_WORDS: dict[int, tuple[int, int]] = {
     Kind.ENUM64: (0, 3),  # struct btf_enum64
 }
 
-# INT encoding bits (BTF_INT_ENCODING).
-INT_SIGNED = 1 << 0
-INT_CHAR = 1 << 1
-INT_BOOL = 1 << 2
-
-
-def info_kind(info: int) -> int:
-    return (info >> 24) & 0x1F
-
-
-def info_vlen(info: int) -> int:
-    return info & 0xFFFF
-
-
-def info_kind_flag(info: int) -> bool:
-    return bool(info >> 31)
-
 
 def kind_name(kind: int) -> str:
     try:

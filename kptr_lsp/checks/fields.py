@@ -27,7 +27,14 @@ from ..btf.types import (
     Var,
     Volatile,
 )
-from ..kernel.facts import ALLOC_OBJ_FIELDS, KPTR_REF, UPTR, KernelFacts
+from ..kernel.facts import (
+    ALLOC_OBJ_FIELDS,
+    KPTR_REF,
+    LOAD_SPECIALS,
+    MAP_SPECIALS,
+    UPTR,
+    KernelFacts,
+)
 
 # Problem codes: the kernel's btf_find_kptr / btf_parse_kptr failures, one per rule.
 EXTRA_TAG = "kptr-extra-tag"
@@ -36,23 +43,6 @@ NOT_STRUCT = "kptr-not-struct"
 INCOMPLETE = "kptr-incomplete-type"
 NO_DTOR = "kptr-no-dtor"
 TOO_MANY = "kptr-too-many-fields"
-
-# Special struct fields btf_parse_fields looks for, per caller (the field_mask).
-MAP_SPECIALS = frozenset(
-    {
-        "bpf_spin_lock",
-        "bpf_res_spin_lock",
-        "bpf_timer",
-        "bpf_wq",
-        "bpf_task_work",
-        "bpf_list_head",
-        "bpf_rb_root",
-        "bpf_refcount",
-    }
-)
-LOAD_SPECIALS = frozenset(
-    {"bpf_spin_lock", "bpf_res_spin_lock", *ALLOC_OBJ_FIELDS}
-)  # btf_parse_struct_metas
 
 _MAX_DEPTH = 32  # MAX_RESOLVE_DEPTH
 

@@ -16,7 +16,8 @@ from ..btf.types import Array, Datasec, Ptr, Struct, Type
 from ..elf.decls import Declarations
 from ..elf.objfile import MAPS, ObjectFile
 from ..findings import Finding, Location, Severity, Source
-from ..kernel.facts import KPTR_REF, KPTR_UNREF, MAP_TYPE_ARRAY, MAP_TYPE_NAMES, KernelFacts
+from ..kernel.facts import KPTR_REF, KPTR_UNREF, KernelFacts
+from ..kernel.uapi import MapType, map_type_label
 from . import fields as F
 
 # Sections libbpf turns into array maps whose value type is the section's DATASEC.
@@ -85,7 +86,7 @@ def build_context(
         if isinstance(sec, Datasec) and sec.name.startswith(_DATA_PREFIXES):
             result = F.scan(sec, target)
             if result.fields:
-                ctx.values.append(MapValue(sec.name, MAP_TYPE_ARRAY, sec, result, True))
+                ctx.values.append(MapValue(sec.name, MapType.ARRAY, sec, result, True))
     for _struct, bad in F.load_time_failures(spec, target):
         ctx.btf_rejecting.setdefault(bad.key, bad)
     return ctx
@@ -266,8 +267,8 @@ def check_map_type(ctx: Context) -> list[Finding]:
             allowed = ctx.target.map_types_for(f.kind)
             if v.map_type in allowed:
                 continue
-            names = ", ".join(sorted(MAP_TYPE_NAMES[t] for t in allowed))
-            this = MAP_TYPE_NAMES.get(v.map_type, f"type {v.map_type}")
+            names = ", ".join(sorted(map_type_label(t) for t in allowed))
+            this = map_type_label(v.map_type)
             msg = (
                 f"{f.kind} `{f.name}` in {this} map '{v.map_name}': {ctx.target.name} allows "
                 f"{f.kind}s only in {names} maps; creating the map with BTF fails "

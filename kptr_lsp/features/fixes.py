@@ -19,11 +19,9 @@ import re
 from dataclasses import dataclass
 
 from ..analysis import Analysis
-from ..checks.type_tags import build_context
 from ..findings import Finding, Source
 from ..kernel.facts import KPTR_REF
 from ..kernel.kfuncs import release_kfunc
-from ..verify.log import parse_log
 
 
 @dataclass(frozen=True)
@@ -154,7 +152,7 @@ def _leak_path_line(analysis: Analysis, finding: Finding) -> int | None:
     for result in analysis.programs:
         if finding.programs and result.name not in finding.programs:
             continue
-        log = parse_log(result.log)
+        log = result.parsed_log
         if log.unreleased is None:
             continue
         decl = analysis.model.decls.functions.get(result.name) if analysis.model else None
@@ -244,11 +242,11 @@ def kptr_xchg(analysis: Analysis, finding: Finding) -> list[Fix]:
         return []
     m = _STORE.match(lines[at - 1])
     model = analysis.model
-    if m is None or model is None or model.spec is None or model.target is None:
+    ctx = analysis.checks_context
+    if m is None or model is None or model.target is None or ctx is None:
         return []
     indent, lhs, field_name = m.group(1), m.group(2), m.group(3) or m.group(4)
     value = m.group(5).strip()
-    ctx = build_context(model.obj, model.spec, model.decls, model.target, analysis.path)
     fields = [f for v in ctx.values for f in v.scan.fields]
     kptr = next((f for f in fields if (f.name, f.kind) == (field_name, KPTR_REF)), None)
     if kptr is None or not kptr.target.name:

@@ -17,7 +17,7 @@ from ..analysis import Analysis
 from ..findings import Location
 from ..verify.externs import STRUCT_OPS_NOT_FOUND
 from ..verify.loader import NOT_VERIFIABLE, Failure, ProgramResult
-from ..verify.log import Stats, parse_log
+from ..verify.log import Stats
 
 T = TypeVar("T")
 
@@ -69,7 +69,7 @@ def insn_counts(analysis: Analysis) -> dict[str, int]:
     """Processed instructions per program, for the programs whose log has statistics."""
     out: dict[str, int] = {}
     for result in analysis.programs:
-        stats = parse_log(result.log).stats
+        stats = result.parsed_log.stats
         if stats is not None:
             out[result.name] = stats.processed_insns
     return out
@@ -121,7 +121,7 @@ def program_lenses(
             )
             continue
         verdict = verdict_of(result)
-        stats = parse_log(result.log).stats
+        stats = result.parsed_log.stats
         delta = None
         if stats is not None and previous is not None and fn.name in previous:
             delta = stats.processed_insns - previous[fn.name]

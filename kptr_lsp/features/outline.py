@@ -34,15 +34,8 @@ from ..btf.types import (
 )
 from ..elf.objfile import Function, MapDef
 from ..findings import Location
+from ..kernel.uapi import MapType, map_type_label
 
-# enum bpf_map_type (include/uapi/linux/bpf.h): stable numbering, part of the kernel ABI.
-_MAP_TYPE_NAMES = """
-unspec hash array prog_array perf_event_array percpu_hash percpu_array stack_trace cgroup_array
-lru_hash lru_percpu_hash lpm_trie array_of_maps hash_of_maps devmap sockmap cpumap xskmap sockhash
-cgroup_storage reuseport_sockarray percpu_cgroup_storage queue stack sk_storage devmap_hash
-struct_ops ringbuf inode_storage task_storage bloom_filter user_ringbuf cgrp_storage arena
-"""
-MAP_TYPES = tuple(_MAP_TYPE_NAMES.split())
 _SKIP_SECTIONS = (".maps", ".ksyms", ".kconfig", "maps")
 
 
@@ -105,7 +98,7 @@ def map_detail(spec: Spec | None, m: MapDef) -> str:
     parts: list[str] = []
     kind = _uint(spec, fields["type"]) if "type" in fields else None
     if kind is not None:
-        parts.append(MAP_TYPES[kind] if 0 <= kind < len(MAP_TYPES) else f"type {kind}")
+        parts.append(map_type_label(kind))
     sides: list[str] = []
     for side in ("key", "value"):
         t = spec.resolve(fields[side]) if side in fields else None
@@ -116,7 +109,7 @@ def map_detail(spec: Spec | None, m: MapDef) -> str:
     if sides:
         parts.append(" → ".join(sides))
     if "max_entries" in fields and (n := _uint(spec, fields["max_entries"])) is not None:
-        ring = kind is not None and 0 <= kind < len(MAP_TYPES) and "ringbuf" in MAP_TYPES[kind]
+        ring = kind in (MapType.RINGBUF, MapType.USER_RINGBUF)
         # A ring buffer's max_entries is its size in bytes.
         parts.append(f"{n:,} bytes" if ring else f"{n:,} entr{'y' if n == 1 else 'ies'}")
     return " · ".join(parts) or "map"

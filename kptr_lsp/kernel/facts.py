@@ -27,54 +27,34 @@ import re
 from dataclasses import dataclass
 
 from ..btf.errors import BTFError
-from ..btf.spec import KERNEL_BTF, Spec
+from ..btf.spec import Spec
 from ..btf.types import Func, Ptr, Struct
-
-# enum bpf_map_type (include/uapi/linux/bpf.h)
-MAP_TYPE_NAMES: dict[int, str] = {
-    1: "hash",
-    2: "array",
-    3: "prog_array",
-    4: "perf_event_array",
-    5: "percpu_hash",
-    6: "percpu_array",
-    7: "stack_trace",
-    8: "cgroup_array",
-    9: "lru_hash",
-    10: "lru_percpu_hash",
-    11: "lpm_trie",
-    12: "array_of_maps",
-    13: "hash_of_maps",
-    14: "devmap",
-    15: "sockmap",
-    16: "cpumap",
-    17: "xskmap",
-    18: "sockhash",
-    19: "cgroup_storage",
-    20: "reuseport_sockarray",
-    21: "percpu_cgroup_storage",
-    22: "queue",
-    23: "stack",
-    24: "sk_storage",
-    25: "devmap_hash",
-    26: "struct_ops",
-    27: "ringbuf",
-    28: "inode_storage",
-    29: "task_storage",
-    30: "bloom_filter",
-    31: "user_ringbuf",
-    32: "cgrp_storage",
-    33: "arena",
-}
-MAP_TYPE_ARRAY = 2
-MAP_TYPE_TASK_STORAGE = 29
+from . import running
+from .uapi import MapType
 
 # Field kinds, named as the kernel's enum btf_field_type.
 KPTR_UNREF = "unreferenced kptr"
 KPTR_REF = "referenced kptr"
 KPTR_PERCPU = "percpu kptr"
 UPTR = "uptr"
+# Every type tag some release reads as a kptr kind (see KernelFacts.tag_kinds for which, when).
+KPTR_TAGS = frozenset({"kptr", "kptr_ref", "kptr_untrusted", "percpu_kptr", "uptr"})
 
+# Struct types the verifier treats apart, and what it calls each (enum btf_field_type, plus
+# bpf_dynptr, which lives on the stack, never in a map value).
+SPECIAL_STRUCTS = {
+    "bpf_spin_lock": "spin lock",
+    "bpf_res_spin_lock": "resilient spin lock",
+    "bpf_timer": "timer",
+    "bpf_wq": "workqueue",
+    "bpf_task_work": "task work",
+    "bpf_list_head": "list head",
+    "bpf_list_node": "list node",
+    "bpf_rb_root": "rbtree root",
+    "bpf_rb_node": "rbtree node",
+    "bpf_refcount": "refcount",
+    "bpf_dynptr": "dynptr",
+}
 # Struct types that make a struct of the program's BTF parsed at BTF load (alloc_obj_fields).
 ALLOC_OBJ_FIELDS = (
     "bpf_spin_lock",
@@ -84,6 +64,21 @@ ALLOC_OBJ_FIELDS = (
     "bpf_rb_node",
     "bpf_refcount",
 )
+# Special struct fields btf_parse_fields looks for, per caller (the field_mask): in a map
+# value (map_check_btf) and in a struct of the program's BTF (btf_parse_struct_metas).
+MAP_SPECIALS = frozenset(
+    {
+        "bpf_spin_lock",
+        "bpf_res_spin_lock",
+        "bpf_timer",
+        "bpf_wq",
+        "bpf_task_work",
+        "bpf_list_head",
+        "bpf_rb_root",
+        "bpf_refcount",
+    }
+)
+LOAD_SPECIALS = frozenset({"bpf_spin_lock", "bpf_res_spin_lock", *ALLOC_OBJ_FIELDS})
 # Release kfuncs the kernel registers as kptr destructors, for kernels whose BTF does not
 # name the dtor itself (before the `<release>_dtor` wrappers).
 _KNOWN_DTOR_STRUCTS = ("task_struct", "cgroup", "bpf_cpumask", "bpf_crypto_ctx")
@@ -153,12 +148,19 @@ class KernelFacts:
     def map_types_for(self, kind: str) -> frozenset[int]:
         """Map types whose values may hold a field of `kind` (map_check_btf)."""
         if kind == UPTR:
-            return frozenset({MAP_TYPE_TASK_STORAGE})
-        types = {1, 9, 2}  # hash, lru_hash, array
+            return frozenset({MapType.TASK_STORAGE})
+        types = {MapType.HASH, MapType.LRU_HASH, MapType.ARRAY}
         if self.version >= (6, 1):
-            types.add(6)  # percpu_array
+            types.add(MapType.PERCPU_ARRAY)
         if self.version >= (6, 4):
-            types |= {5, 10, 24, 28, 29, 32}  # percpu/lru_percpu hash, local storages
+            types |= {
+                MapType.PERCPU_HASH,
+                MapType.LRU_PERCPU_HASH,
+                MapType.SK_STORAGE,
+                MapType.INODE_STORAGE,
+                MapType.TASK_STORAGE,
+                MapType.CGRP_STORAGE,
+            }
         return frozenset(types)
 
     @property
@@ -239,9 +241,9 @@ def _dtors(btf_path: str) -> dict[str, str]:
     return found
 
 
-def running_kernel(btf_path: str = KERNEL_BTF) -> KernelFacts:
-    release = os.uname().release
-    modules = os.path.dirname(btf_path) if btf_path == KERNEL_BTF else None
+def running_kernel(btf_path: str = running.VMLINUX_BTF) -> KernelFacts:
+    release = running.release()
+    modules = running.BTF_DIR if btf_path == running.VMLINUX_BTF else None
     return KernelFacts(
         release=release,
         version=parse_release(release),

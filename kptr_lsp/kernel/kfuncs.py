@@ -2,65 +2,38 @@
 
 The kernel records this as KF_ACQUIRE / KF_RELEASE flags in its BTF_ID_FLAGS sets (the
 `.BTF_ids` data of vmlinux), which user space cannot read: kernel BTF has the prototypes and a
-`bpf_kfunc` decl tag, never the flags. So we keep the kernel's own lists (as of 6.18, from
-kernel/bpf/helpers.c, cpumask.c, crypto.c, net/netfilter/nf_conntrack_bpf.c, fs/bpf_fs_kfuncs.c,
-kernel/trace/bpf_trace.c) and fall back on naming conventions, and say which one answered.
+`bpf_kfunc` decl tag, never the flags. So we keep the kernel's own lists, stamped with the
+release they come from, in kptr_lsp/data/kfunc_flags.toml, fall back on naming conventions,
+and say which one answered.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
 
 from ..btf.spec import Spec
 from ..btf.types import Func, Ptr, Struct, Type
 
-# KF_ACQUIRE in the kernel's BTF_ID_FLAGS sets.
-KNOWN_ACQUIRE = frozenset(
-    {
-        "bpf_obj_new_impl",
-        "bpf_percpu_obj_new_impl",
-        "bpf_refcount_acquire_impl",
-        "bpf_list_pop_front",
-        "bpf_list_pop_back",
-        "bpf_rbtree_remove",
-        "bpf_task_acquire",
-        "bpf_task_from_pid",
-        "bpf_task_from_vpid",
-        "bpf_task_get_cgroup1",
-        "bpf_cgroup_acquire",
-        "bpf_cgroup_ancestor",
-        "bpf_cgroup_from_id",
-        "bpf_cpumask_create",
-        "bpf_cpumask_acquire",
-        "bpf_crypto_ctx_create",
-        "bpf_crypto_ctx_acquire",
-        "bpf_get_task_exe_file",
-        "bpf_lookup_user_key",
-        "bpf_lookup_system_key",
-        "bpf_xdp_ct_alloc",
-        "bpf_xdp_ct_lookup",
-        "bpf_skb_ct_alloc",
-        "bpf_skb_ct_lookup",
-        "bpf_ct_insert_entry",
-    }
-)
-# KF_RELEASE in the kernel's BTF_ID_FLAGS sets.
-KNOWN_RELEASE = frozenset(
-    {
-        "bpf_obj_drop_impl",
-        "bpf_percpu_obj_drop_impl",
-        "bpf_list_push_front_impl",
-        "bpf_list_push_back_impl",
-        "bpf_rbtree_add_impl",
-        "bpf_task_release",
-        "bpf_cgroup_release",
-        "bpf_cpumask_release",
-        "bpf_crypto_ctx_release",
-        "bpf_put_file",
-        "bpf_key_put",
-        "bpf_ct_release",
-    }
-)
+
+@dataclass(frozen=True)
+class KfuncFlags:
+    """The KF_ACQUIRE / KF_RELEASE kfuncs of release `kernel` (kptr_lsp/data/kfunc_flags.toml)."""
+
+    kernel: str
+    acquire: frozenset[str]
+    release: frozenset[str]
+
+
+@functools.cache
+def kfunc_flags() -> KfuncFlags:
+    data = tomllib.loads(resources.files("kptr_lsp").joinpath("data/kfunc_flags.toml").read_text())
+    return KfuncFlags(data["kernel"], frozenset(data["acquire"]), frozenset(data["release"]))
+
+
 _ACQUIRE_NAMES = ("_acquire", "_create", "_new_impl", "_alloc")
 _RELEASE_NAMES = ("_release", "_drop_impl", "_put", "_destroy")
 
@@ -74,9 +47,10 @@ class RefEffect(enum.StrEnum):
 def ref_effect(name: str) -> tuple[RefEffect, bool]:
     """What a kfunc does to references, and whether that comes from the kernel's lists (True)
     or only from its name (False)."""
-    if name in KNOWN_ACQUIRE:
+    flags = kfunc_flags()
+    if name in flags.acquire:
         return RefEffect.ACQUIRE, True
-    if name in KNOWN_RELEASE:
+    if name in flags.release:
         return RefEffect.RELEASE, True
     if name.endswith(_ACQUIRE_NAMES):
         return RefEffect.ACQUIRE, False

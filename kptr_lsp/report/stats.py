@@ -19,7 +19,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from ..verify.log import parse_log
 from . import Exit, FileReport, relative, verdict
 
 SCHEMA = "kptr-lsp-stats/1"
@@ -98,7 +97,7 @@ def program_stats(report: FileReport, cwd: str) -> list[ProgramStats]:
     out: list[ProgramStats] = []
     name = relative(report.analysis.path, cwd)
     for p in report.analysis.programs:
-        st = parse_log(p.log).stats
+        st = p.parsed_log.stats
         out.append(
             ProgramStats(
                 file=name,

@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
-import subprocess
 from importlib import resources
 from pathlib import Path
 
-from kptr_lsp.toolchain.clang import ToolchainError, find_clang
+from kptr_lsp.toolchain.clang import ToolchainError
 from kptr_lsp.toolchain.debian import LibbpfTree, libbpf_tree
+from kptr_lsp.toolchain.native import build_static_libbpf_program, libbpf_flags
 
 log = logging.getLogger(__name__)
 
@@ -52,37 +51,13 @@ def loader_source() -> bytes:
     return resources.files("kptr_lsp.targets").joinpath(LOADER_SOURCE).read_bytes()
 
 
-def _clang() -> str | None:
-    try:
-        return find_clang().path
-    except ToolchainError:
-        return None
-
-
-def libbpf_flags(tree: LibbpfTree | None) -> tuple[list[str], list[str]]:
-    """(compile flags, libraries) for linking libbpf statically: the current libbpf's
-    headers and libbpf.a (debian.py), else the system's libbpf-dev."""
-    if tree is None or tree.static is None:
-        return [], ["-lbpf"]
-    return ["-I", str(tree.include)], [str(tree.static)]
-
-
 def build_loader(out: Path, compiler: str | None = None, tree: LibbpfTree | None = None) -> None:
-    """Compile the guest loader statically against `tree`'s libbpf.a (the current libbpf,
-    so guests prepare programs as the host does), else this machine's libbpf-dev."""
-    cc = compiler or shutil.which("cc") or shutil.which("gcc") or _clang()
-    if cc is None:
-        raise InitramfsError("no C compiler (cc) to build the guest loader")
-    src = out.with_suffix(".c")
-    src.write_bytes(loader_source())
-    cflags, libs = libbpf_flags(tree)
-    cmd = [cc, "-O2", "-static", *cflags, "-o", str(out), str(src), *libs, "-lelf", "-lz"]
+    """The guest loader, compiled (toolchain/native.py) statically against `tree`'s libbpf.a
+    (the current libbpf, so guests prepare programs as the host does), else libbpf-dev."""
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    finally:
-        src.unlink(missing_ok=True)
-    if done.returncode != 0:
-        raise InitramfsError(f"building the guest loader failed: {done.stderr.strip()}")
+        build_static_libbpf_program(loader_source(), out, compiler, tree)
+    except ToolchainError as exc:
+        raise InitramfsError(str(exc)) from exc
 
 
 def initramfs(cache_dir: Path) -> Path:

@@ -18,25 +18,23 @@ import atexit
 import ctypes
 import os
 import select
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from kptr_lsp.toolchain.clang import ToolchainError, find_clang
+from kptr_lsp.toolchain.native import strip_debug
 from kptr_lsp.verify.loader import (
     DEFAULT_LOG_SIZE,
     Level,
     LibbpfMessage,
     ObjectResult,
     ProgramResult,
-    _btf_outcome,
-    _classify,
+    btf_outcome,
+    classify,
 )
 from kptr_lsp.verify.slots import without_program_slots
 
@@ -106,27 +104,10 @@ class _Reader:
         return out
 
 
-def _llvm_strip() -> str | None:
-    """llvm-strip beside the clang we compile with, else on PATH."""
-    try:
-        clang = os.path.realpath(find_clang().path)
-    except ToolchainError:
-        return shutil.which("llvm-strip")
-    beside = os.path.join(os.path.dirname(clang), "llvm-strip")
-    return beside if os.access(beside, os.X_OK) else shutil.which("llvm-strip")
-
-
 def for_guest(data: bytes) -> bytes:
     """The object without DWARF (libbpf loads from .BTF/.BTF.ext; DWARF is 95% of the bytes and
     the serial port is slow); the object as is when llvm-strip is missing or fails."""
-    strip = _llvm_strip()
-    if strip is None:
-        return data
-    with tempfile.TemporaryDirectory(prefix="kptr-strip-") as tmp:
-        src, dst = Path(tmp) / "in.o", Path(tmp) / "out.o"
-        src.write_bytes(data)
-        done = subprocess.run([strip, "-g", "-o", str(dst), str(src)], capture_output=True)
-        return dst.read_bytes() if done.returncode == 0 and dst.exists() else data
+    return strip_debug(data)
 
 
 def _messages(raw: bytes) -> tuple[LibbpfMessage, ...]:
@@ -292,7 +273,7 @@ class TargetVM:
             log = reader.exactly(int(head[4]), deadline).decode(errors="replace")
             msgs = _messages(reader.exactly(int(head[5]), deadline))
             insns = reader.exactly(int(head[6]), deadline)
-            failure, wide = _classify(name, err, log, msgs)
+            failure, wide = classify(name, err, log, msgs)
             programs.append(
                 ProgramResult(
                     name=name,
@@ -311,7 +292,7 @@ class TargetVM:
             detail = "".join(m.text for m in messages if m.level == "warn").strip()
             reason = f"{os.strerror(open_err)} (errno {open_err})"
             return ObjectResult((), False, "", f"{reason}: {detail}" if detail else reason)
-        btf_rejected, btf_log = _btf_outcome(programs)
+        btf_rejected, btf_log = btf_outcome(programs)
         return ObjectResult(tuple(programs), btf_rejected, btf_log, open_error=None)
 
     def _stop(self) -> None:

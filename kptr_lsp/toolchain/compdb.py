@@ -233,11 +233,6 @@ def split_flags(args: Sequence[str], directory: str) -> tuple[tuple[str, ...], t
     return tuple(out), tuple(dropped)
 
 
-def filter_flags(args: Sequence[str], directory: str) -> tuple[str, ...]:
-    """The allow-listed flags of a compile_commands.json entry (see split_flags)."""
-    return split_flags(args, directory)[0]
-
-
 @dataclass(frozen=True)
 class ProjectFlags:
     compdb: str  # the compile_commands.json they come from

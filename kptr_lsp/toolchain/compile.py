@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from kptr_lsp.findings import Finding, Location, Severity, Source
+from kptr_lsp.kernel.running import VMLINUX_BTF
 from kptr_lsp.toolchain import compdb, debian, pch, vmlinux, warm
 from kptr_lsp.toolchain.clang import Clang, ToolchainError, find_clang, find_libbpf_headers
 from kptr_lsp.toolchain.diagnostics import parse_clang_stderr
@@ -39,7 +40,7 @@ class CompileOptions:
     clang: str | None = None
     extra_flags: tuple[str, ...] = ()
     include_dirs: tuple[str, ...] = ()
-    kernel_btf: str = vmlinux.DEFAULT_KERNEL_BTF
+    kernel_btf: str = VMLINUX_BTF
     timeout_s: float = 30.0
     workspace_root: str | None = None
     use_compile_commands: bool = True

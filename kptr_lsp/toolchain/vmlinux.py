@@ -18,9 +18,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from kptr_lsp.kernel.running import VMLINUX_BTF
 from kptr_lsp.toolchain.clang import ToolchainError
-
-DEFAULT_KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 
 # Same preamble and trailer as `bpftool btf dump file … format c` (bpftool's dump_btf_c()).
 PREAMBLE = (
@@ -207,7 +206,7 @@ def write_atomic(target: Path, data: bytes) -> None:
         raise
 
 
-def ensure_vmlinux_h(btf_path: str = DEFAULT_KERNEL_BTF, cache_dir: Path | None = None) -> str:
+def ensure_vmlinux_h(btf_path: str = VMLINUX_BTF, cache_dir: Path | None = None) -> str:
     """The directory holding a vmlinux.h for `btf_path`, generating it on a cache miss."""
     if not os.path.exists(btf_path):
         raise ToolchainError(

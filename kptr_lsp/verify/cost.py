@@ -20,14 +20,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .log import _body as log_body  # the kernel's lines inside libbpf's BEGIN/END markers
+from .log import FROM_LINE, PROCESSED_LINE, log_body
 
 _INSN = re.compile(r"(\d{1,19}): (?:\(([0-9a-f]{2})\) (.*)|<invalid [^>]*>\s*)")
 _NOTE = re.compile(r"; (.*) @ (\S+):(\d{1,19})")
 _SAFE = re.compile(r"(?:from \d{1,19} to )?(\d{1,19})(?: \(speculative execution\))?: safe")
-_FROM = re.compile(r"from (\d{1,19}) to (\d{1,19})(?: \(speculative execution\))?:")
 _STATE_LINE = re.compile(r"\d{1,19}:((?: (?:frame\d+:|R\d+\w*=|fp-?\d+\w*=|refs=).*)?)")
-_PROCESSED = re.compile(r"processed (\d{1,19}) insns")
 _JUMP = re.compile(r"\bgoto(?:l)? pc([+-]\d{1,19})")
 _COND = re.compile(r"if (?:w|r)(\d{1,2}) \S+ (?:(?:w|r)(\d{1,2})|\S+) goto")
 _REG = re.compile(r"\bR(\d{1,2})(?:_\w+)?=(\S+)")
@@ -195,7 +193,7 @@ def line_costs(log_text: str, line_of: Callable[[int], Line | None] | None = Non
             if raw.endswith(": safe") and (s := _SAFE.fullmatch(raw)) is not None:
                 w.visiting = None
                 _count(w, int(s.group(1)), safe=True, cond=False, undecided=False)
-            elif (f := _FROM.match(raw)) is not None:
+            elif (f := FROM_LINE.match(raw)) is not None:
                 w.visiting = None
                 w.regs = dict(_REG.findall(raw[f.end() :]))
                 target = int(f.group(2))
@@ -203,7 +201,7 @@ def line_costs(log_text: str, line_of: Callable[[int], Line | None] | None = Non
                 if at is not None:
                     w.counter(at).branches += 1
             continue
-        if c0 == "p" and (p := _PROCESSED.match(raw)) is not None:
+        if c0 == "p" and (p := PROCESSED_LINE.match(raw)) is not None:
             processed = int(p.group(1))
     unplaced = _place_pending(w, line_of)
     return ProgramCost(

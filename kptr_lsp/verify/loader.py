@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import errno as errno_mod
+import functools
 import os
 import re
 import threading
@@ -32,6 +33,7 @@ from kptr_lsp.verify.libbpf import (
     OpenOpts,
     libbpf,
 )
+from kptr_lsp.verify.log import VerifierLog, parse_log
 from kptr_lsp.verify.map_memory import MapOverCap, MapSize, map_size, over_cap
 from kptr_lsp.verify.setup import DataPatch, Placeholder, prepare
 from kptr_lsp.verify.slots import without_program_slots
@@ -103,6 +105,12 @@ class ProgramResult:
     log_size: int = 0
     verdict_log: str = ""
     jited_size: int | None = None  # bytes the JIT made of it (bpf_prog_info), when loaded
+
+    @functools.cached_property
+    def parsed_log(self) -> VerifierLog:
+        """The log, parsed on first use and kept: placement, lenses, fixes and reports all
+        read this one parse."""
+        return parse_log(self.log)
 
 
 @dataclass(frozen=True)
@@ -186,7 +194,7 @@ _POISON_MARKS = (
 _REFUSED_ERRNOS = (errno_mod.EPERM, errno_mod.EINVAL, errno_mod.EOPNOTSUPP, _ENOTSUPP)
 
 
-def _classify(
+def classify(
     prog_name: str, err: int, log: str, messages: Iterable[LibbpfMessage]
 ) -> tuple[Failure, bool]:
     """(failure class, object_wide) from the errno, the verifier log and libbpf's warnings."""
@@ -281,7 +289,7 @@ def _load_one(
     if got.oversized:
         failure, wide = Failure.MAP_TOO_LARGE, True
     elif got.opened:
-        failure, wide = _classify(target.name, err, log, messages)
+        failure, wide = classify(target.name, err, log, messages)
     else:
         failure, wide = Failure.OPEN, True
     return ProgramResult(
@@ -569,7 +577,7 @@ def verify_object(
     else:
         done.update((r.name, r) for r in map(run, alone))
     results = tuple(done[t.name] for t in targets)
-    btf_rejected, btf_log = _btf_outcome(results)
+    btf_rejected, btf_log = btf_outcome(results)
     whole = ObjectResult(results, btf_rejected, btf_log, open_error=None, placeholders=placeholders)
     if not weaken:
         return whole
@@ -592,7 +600,7 @@ def verify_object(
     return around_missing_kfuncs(data, whole, again)
 
 
-def _btf_outcome(results: Iterable[ProgramResult]) -> tuple[bool, str]:
+def btf_outcome(results: Iterable[ProgramResult]) -> tuple[bool, str]:
     for result in results:
         text = "".join(m.text for m in result.libbpf_messages)
         if "Error loading .BTF into kernel" in text:

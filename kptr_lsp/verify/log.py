@@ -98,14 +98,14 @@ _NOTE = re.compile(r"; (.*) @ (\S+):(\d{1,19})")
 _OLD_NOTE = re.compile(r"; (.*)")
 # check_cfg names instructions off the walked path with verbose_linfo(env, t, "%d: ", t).
 _INSN_NOTE = re.compile(r"(\d{1,19}): (.*) @ (\S+):(\d{1,19})")
-_FROM = re.compile(r"from (\d{1,19}) to (\d{1,19})(?: \(speculative execution\))?:(.*)")
+FROM_LINE = re.compile(r"from (\d{1,19}) to (\d{1,19})(?: \(speculative execution\))?:(.*)")
 _STATE = re.compile(r"(\d{1,19}):(.*)")
 _STATE_TEXT = re.compile(r"\s*(?:frame\d+:|R\d+\w*=|fp-?\d+\w*=|refs=)")
 _SAFE = re.compile(r"(?:from \d+ to \d+(?: \(speculative execution\))?|\d+): safe")
 # A popped branch printed on its jump's line at level 1: `if r0 != 0x0 goto pc+1 20: R0=...`.
 _INLINE_STATE = re.compile(r"(.*?) (\d{1,19}):((?: .*)?)")
 _FRAME = re.compile(r"frame(\d{1,19}):")
-_STATS = re.compile(r"processed (\d{1,19}) insns")
+PROCESSED_LINE = re.compile(r"processed (\d{1,19}) insns")
 _STATS_FIELD = re.compile(
     r"(limit|max_states_per_insn|total_states|peak_states|mark_read)\)? (\d{1,19})"
 )
@@ -171,7 +171,7 @@ class _Builder:
         self.insns.append(InsnLine(insn, opcode, asm, state, self.frame))
 
 
-def _body(text: str) -> list[str]:
+def log_body(text: str) -> list[str]:
     """The kernel's own lines: inside libbpf's BEGIN/END markers when they are present."""
     lines = text.splitlines()
     begins = [i for i, line in enumerate(lines) if BEGIN_MARK in line]
@@ -219,7 +219,7 @@ def _parse_stats(lines: Iterable[str]) -> Stats | None:
     vtime: int | None = None
     depth: tuple[int, ...] = ()
     for line in lines:
-        if (m := _STATS.match(line)) is not None:
+        if (m := PROCESSED_LINE.match(line)) is not None:
             processed = {"processed": int(m.group(1))}
             processed.update((k, int(v)) for k, v in _STATS_FIELD.findall(line[m.end() :]))
         elif (m := _VTIME.fullmatch(line)) is not None:
@@ -255,7 +255,7 @@ def _error_lines(body: list[str], start: int, stats_at: int) -> list[str]:
             or _NOT_ERROR.fullmatch(stripped)
             or (start == 0 and _ARG_SIZE_NOTE.fullmatch(stripped))
             or _SAFE.fullmatch(stripped)
-            or _FROM.fullmatch(stripped)
+            or FROM_LINE.fullmatch(stripped)
             or _INSN.fullmatch(stripped)
             or _INVALID_INSN.fullmatch(stripped)
             or _NOTE.fullmatch(stripped)
@@ -280,7 +280,7 @@ def _is_state(line: str) -> bool:
 
 def parse_log(text: str) -> VerifierLog:
     """Parse a verifier log (with or without libbpf's BEGIN/END markers). Never raises."""
-    body = _body(text)
+    body = log_body(text)
     b = _Builder()
     stats_at = len(body)
     in_frame_dump = False
@@ -312,11 +312,11 @@ def parse_log(text: str) -> VerifierLog:
             b.note_positions.append(len(b.insns))
         elif _SAFE.fullmatch(stripped):
             continue
-        elif (m := _FROM.fullmatch(line)) is not None:
+        elif (m := FROM_LINE.fullmatch(line)) is not None:
             state = m.group(3).strip()
             b.track_frame(state)
             b.states.append(StateLine(int(m.group(2)), state, int(m.group(1))))
-        elif _STATS.match(line):
+        elif PROCESSED_LINE.match(line):
             stats_at = i
             break
 
@@ -376,10 +376,10 @@ def verdict_error(text: str) -> str | None:
     """The kernel's messages in a log taken at BPF_LOG_STATS alone (no instruction trace):
     every line before the statistics, verbatim; None when there are none."""
     lines: list[str] = []
-    body = _body(text)
+    body = log_body(text)
     for i, line in enumerate(body):
         stripped = line.strip()
-        if _STATS.match(stripped):
+        if PROCESSED_LINE.match(stripped):
             break
         if not stripped or _NOT_ERROR.fullmatch(stripped):  # time, stack depth
             continue

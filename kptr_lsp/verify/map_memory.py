@@ -11,25 +11,18 @@ from __future__ import annotations
 import mmap
 from dataclasses import dataclass
 
-# enum bpf_map_type (include/uapi/linux/bpf.h)
-BPF_MAP_TYPE_PERCPU_HASH = 5
-BPF_MAP_TYPE_PERCPU_ARRAY = 6
-BPF_MAP_TYPE_LRU_PERCPU_HASH = 10
-BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE = 21
-BPF_MAP_TYPE_RINGBUF = 27
-BPF_MAP_TYPE_USER_RINGBUF = 31
-BPF_MAP_TYPE_ARENA = 33
+from ..kernel.uapi import MapType
 
 PER_CPU_TYPES = frozenset(
     {
-        BPF_MAP_TYPE_PERCPU_HASH,
-        BPF_MAP_TYPE_PERCPU_ARRAY,
-        BPF_MAP_TYPE_LRU_PERCPU_HASH,
-        BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
+        MapType.PERCPU_HASH,
+        MapType.PERCPU_ARRAY,
+        MapType.LRU_PERCPU_HASH,
+        MapType.PERCPU_CGROUP_STORAGE,
     }
 )
 # max_entries is the ring's size in bytes, not a count of entries.
-BYTE_SIZED_TYPES = frozenset({BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_USER_RINGBUF})
+BYTE_SIZED_TYPES = frozenset({MapType.RINGBUF, MapType.USER_RINGBUF})
 
 MIB = 1 << 20
 
@@ -50,7 +43,7 @@ class MapSize:
         """The arithmetic, in the map definition's own terms."""
         if self.map_type in BYTE_SIZED_TYPES:
             return f"a ring buffer of max_entries {self.max_entries} bytes"
-        if self.map_type == BPF_MAP_TYPE_ARENA:
+        if self.map_type == MapType.ARENA:
             return f"an arena of max_entries {self.max_entries} pages of {mmap.PAGESIZE} bytes"
         value = f"value {self.value_size}"
         if self.cpus > 1:
@@ -64,7 +57,7 @@ def map_size(
     copies = max(cpus, 1) if map_type in PER_CPU_TYPES else 1
     if map_type in BYTE_SIZED_TYPES:
         total = max_entries
-    elif map_type == BPF_MAP_TYPE_ARENA:
+    elif map_type == MapType.ARENA:
         total = max_entries * mmap.PAGESIZE
     else:
         total = max_entries * (key_size + value_size * copies)

@@ -165,7 +165,7 @@ def _core_relo_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findi
     failed = _CORE_FAILED.search(result.log)
     if poison is None or failed is None:
         return []
-    log = parse_log(result.log)
+    log = result.parsed_log
     loc = _Locator(ctx, result, log)
     insn = int(poison.group(1))
     member = failed.group("field")
@@ -198,7 +198,7 @@ def _core_relo_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findi
 
 
 def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
-    log = parse_log(result.log)
+    log = result.parsed_log
     if _log_cut(result) and log.stats is None:
         # The kernel kept the log's start: its last line is cut mid-way, not an error, and
         # the instruction it names is not where the walk ended.
@@ -371,7 +371,7 @@ _EXTERN_NAME = re.compile(r"extern \([^)]*\) '([^']+)'")
 
 
 def _load_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
-    loc = _Locator(ctx, result, parse_log(result.log))
+    loc = _Locator(ctx, result, result.parsed_log)
     reason = _libbpf_reason(result) or (os.strerror(result.errno) if result.errno else "unknown")
     label = _program_label(result)
     if result.failure is Failure.MAP_TOO_LARGE:

@@ -24,39 +24,37 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
+from kptr_lsp.kernel.uapi import MapType
 from kptr_lsp.verify.libbpf import Libbpf
 
 # enum bpf_map_type values whose kernel check refuses max_entries 0. Types that require 0
 # (local storages, cgroup storage, struct_ops) or that libbpf sizes itself (perf event array:
 # one entry per CPU) are left alone.
-BPF_MAP_TYPE_STACK_TRACE = 7
-BPF_MAP_TYPE_RINGBUF = 27
-BPF_MAP_TYPE_USER_RINGBUF = 31
 _SIZED_BY_MAX_ENTRIES = frozenset(
     {
-        1,  # hash
-        2,  # array
-        3,  # prog array
-        5,  # percpu hash
-        6,  # percpu array
-        BPF_MAP_TYPE_STACK_TRACE,
-        8,  # cgroup array
-        9,  # lru hash
-        10,  # lru percpu hash
-        11,  # lpm trie
-        12,  # array of maps
-        13,  # hash of maps
-        14,  # devmap
-        15,  # sockmap
-        16,  # cpumap
-        17,  # xskmap
-        18,  # sockhash
-        22,  # queue
-        23,  # stack
-        25,  # devmap hash
-        BPF_MAP_TYPE_RINGBUF,
-        30,  # bloom filter
-        BPF_MAP_TYPE_USER_RINGBUF,
+        MapType.HASH,
+        MapType.ARRAY,
+        MapType.PROG_ARRAY,
+        MapType.PERCPU_HASH,
+        MapType.PERCPU_ARRAY,
+        MapType.STACK_TRACE,
+        MapType.CGROUP_ARRAY,
+        MapType.LRU_HASH,
+        MapType.LRU_PERCPU_HASH,
+        MapType.LPM_TRIE,
+        MapType.ARRAY_OF_MAPS,
+        MapType.HASH_OF_MAPS,
+        MapType.DEVMAP,
+        MapType.SOCKMAP,
+        MapType.CPUMAP,
+        MapType.XSKMAP,
+        MapType.SOCKHASH,
+        MapType.QUEUE,
+        MapType.STACK,
+        MapType.DEVMAP_HASH,
+        MapType.RINGBUF,
+        MapType.BLOOM_FILTER,
+        MapType.USER_RINGBUF,
     }
 )
 PLACEHOLDER_ENTRIES = 1
@@ -90,10 +88,10 @@ def placeholders_for(
     """(attribute, value) pairs a map needs before the kernel will create it."""
     out: list[tuple[str, int]] = []
     if max_entries == 0 and map_type in _SIZED_BY_MAX_ENTRIES:
-        ring = map_type in (BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_USER_RINGBUF)
+        ring = map_type in (MapType.RINGBUF, MapType.USER_RINGBUF)
         # A ring buffer must be a power-of-two number of pages: one page is the smallest.
         out.append(("max_entries", os.sysconf("SC_PAGE_SIZE") if ring else PLACEHOLDER_ENTRIES))
-    if map_type == BPF_MAP_TYPE_STACK_TRACE:
+    if map_type == MapType.STACK_TRACE:
         if key_size == 0:
             out.append(("key_size", STACK_KEY_SIZE))
         if value_size == 0:

@@ -18,6 +18,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .log import log_body
+
 _INSN = re.compile(r"(\d{1,19}): \(([0-9a-f]{2})\) (.*)")
 _NOTE = re.compile(r"; (.*) @ (\S+):(\d{1,19})")
 _FROM = re.compile(r"from \d{1,19} to (\d{1,19})(?: \(speculative execution\))?:(.*)")
@@ -29,8 +31,6 @@ _FRAME = re.compile(r"frame(\d{1,3}):")
 _ENTRY = re.compile(r"(R\d{1,2}|fp-?\d{1,4})(?:_[a-zD]+)?=")
 _REFS = re.compile(r"refs=([\d,]+)")
 
-BEGIN_MARK = "-- BEGIN PROG LOAD LOG --"
-END_MARK = "-- END PROG LOAD LOG --"
 CALLER_SAVED = ("R1", "R2", "R3", "R4", "R5")
 
 
@@ -304,19 +304,6 @@ class StateTrace:
         return {ref: ln for ref, (f, ln) in self.acquired.items() if os.path.basename(f) == base}
 
 
-def _body(text: str) -> list[str]:
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if BEGIN_MARK in line]
-    if not starts:
-        return lines
-    out: list[str] = []
-    for line in lines[starts[-1] + 1 :]:
-        if END_MARK in line:
-            break
-        out.append(line)
-    return out
-
-
 def _entries(state: str) -> tuple[int | None, dict[str, str], tuple[int, ...]]:
     """`frame1: R1=ctx() fp-8=mmmmmmmm refs=2,4` → (1, {R1: ctx(), fp-8: ...}, (2, 4))."""
     frame: int | None = None
@@ -412,7 +399,7 @@ def trace_states(log_text: str) -> StateTrace:
     """Replay a level-2 (or level-1: fewer states) verifier log. Never raises."""
     r = _Replay()
     dump_header = False
-    for line in _body(log_text):
+    for line in log_body(log_text):
         if not line.strip():
             r.visiting = None  # a blank line separates paths: the next visit is a new one
             continue

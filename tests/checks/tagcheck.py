@@ -7,8 +7,9 @@ from pathlib import Path
 
 from kptr_lsp.findings import Finding
 from kptr_lsp.kernel.facts import KernelFacts
+from kptr_lsp.kernel.running import VMLINUX_BTF
 
 TAGS = Path(__file__).parent.parent / "programs" / "tags"
-KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+KERNEL_BTF = Path(VMLINUX_BTF)
 CompileFn = Callable[[str | Path], bytes]
 CheckFn = Callable[[Path, KernelFacts | None], list[Finding]]

@@ -12,6 +12,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
+from kptr_lsp.kernel.running import VMLINUX_BTF
 from tests.expectations import read_expectations
 from tests.lsp.harness import SERVER, answer_refreshes, close, open_and_wait
 
@@ -19,7 +20,7 @@ PROJECTS = Path(__file__).parent.parent / "programs" / "projects"
 SCX = PROJECTS / "scx_minimal" / "minimal.bpf.c"
 LINKED = PROJECTS / "linked" / "xdp_counter.bpf.c"
 ONE_CALLER = PROJECTS / "missing_kfunc_one_caller.bpf.c"
-KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+KERNEL_BTF = Path(VMLINUX_BTF)
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from kptr_lsp.kernel.running import VMLINUX_BTF
 from kptr_lsp.targets.kernels import label_of
 from tests.expectations import read_expectations
 from tests.targets.conftest import vms_of
 
 SCX = Path(__file__).parent.parent / "programs" / "projects" / "scx_minimal" / "minimal.bpf.c"
 RUNNING = label_of(os.uname().release)
-KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+KERNEL_BTF = Path(VMLINUX_BTF)
 MISSING = "': not found in kernel or module BTFs"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kptr_lsp.kernel.running import VMLINUX_BTF
 from kptr_lsp.toolchain import (
     CompileOptions,
     ToolchainError,
@@ -20,7 +21,7 @@ from kptr_lsp.toolchain import (
     vmlinux,
 )
 
-KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+KERNEL_BTF = Path(VMLINUX_BTF)
 PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
 OPTS = CompileOptions(use_compile_commands=False)
 

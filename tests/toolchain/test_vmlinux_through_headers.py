@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kptr_lsp.findings import Severity
+from kptr_lsp.kernel.running import VMLINUX_BTF
 from kptr_lsp.toolchain import CompileOptions, ToolchainError, compile_buffer, vmlinux
 from kptr_lsp.toolchain.compile import CompileResult
 from tests.expectations import read_expectations
@@ -21,7 +22,7 @@ PROJECTS = ROOT / "tests" / "programs" / "projects"
 CHAIN = PROJECTS / "header_chain"
 ANGLE = PROJECTS / "angle_include"
 OWN = PROJECTS / "own_vmlinux"
-KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+KERNEL_BTF = Path(VMLINUX_BTF)
 needs_btf = pytest.mark.skipif(not KERNEL_BTF.exists(), reason="no kernel BTF on this machine")
 
 

@@ -15,6 +15,7 @@ from elftools.elf.sections import SymbolTableSection
 
 from kptr_lsp.features.lenses import Verdict, program_lenses, verdict_of
 from kptr_lsp.findings import Severity
+from kptr_lsp.kernel.running import VMLINUX_BTF
 from kptr_lsp.pipeline import analyse
 from kptr_lsp.report import FileReport, verdict
 from kptr_lsp.report.json_ import file_json
@@ -30,7 +31,7 @@ ONE_CALLER = PROJECTS / "missing_kfunc_one_caller.bpf.c"
 SCX = PROJECTS / "scx_minimal" / "minimal.bpf.c"
 LINKED = PROJECTS / "linked" / "xdp_counter.bpf.c"
 LIBRARY = PROJECTS / "linked" / "counters_lib.bpf.c"
-KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+KERNEL_BTF = Path(VMLINUX_BTF)
 
 
 def _bindings(data: bytes) -> dict[str, str]:

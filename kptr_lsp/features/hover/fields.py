@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...analysis import Analysis
-from ...checks.type_tags import build_context, describe
+from ...checks.type_tags import describe
 from ...kernel.facts import KPTR_PERCPU, KPTR_REF, KPTR_UNREF, UPTR
 
 # What the verifier lets a program do with each kind of field, in its own terms.
@@ -28,9 +28,9 @@ _RULES = {
 def kptr_field_hover(analysis: Analysis, line: int, character: int) -> str | None:
     """On the declaration of a tagged pointer field: its kind, offset and rules."""
     model = analysis.model
-    if model is None or model.spec is None or model.target is None:
+    ctx = analysis.checks_context
+    if model is None or model.target is None or ctx is None:
         return None
-    ctx = build_context(model.obj, model.spec, model.decls, model.target, analysis.path)
     paragraphs: list[str] = []
     seen: set[tuple[int, str]] = set()
     for value in ctx.values:

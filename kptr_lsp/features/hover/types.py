@@ -19,6 +19,15 @@ from ...analysis import Analysis, ObjectModel
 from ...btf.errors import BTFError
 from ...btf.spec import Spec, size_of
 from ...btf.types import Array, Composite, Datasec, Func, Ptr, Struct, Type, TypeTag, Union, Var
+from ...kernel.facts import (
+    KPTR_PERCPU,
+    KPTR_REF,
+    KPTR_TAGS,
+    KPTR_UNREF,
+    SPECIAL_STRUCTS,
+    UPTR,
+    KernelFacts,
+)
 from ...kernel.kfuncs import RefEffect, ref_effect, release_kfunc
 from ..outline import map_detail
 from ..outline import type_name as _outline_type_name
@@ -26,25 +35,12 @@ from ..outline import type_name as _outline_type_name
 MAX_MEMBERS = 40  # rows shown for a struct; big kernel structs say how many more
 HELPER_DEFS = "/usr/include/bpf/bpf_helper_defs.h"
 
-# Special fields the verifier treats apart (btf_parse_fields in kernel/bpf/btf.c).
-_SPECIAL_STRUCTS = {
-    "bpf_spin_lock": "spin lock",
-    "bpf_res_spin_lock": "resilient spin lock",
-    "bpf_timer": "timer",
-    "bpf_wq": "workqueue",
-    "bpf_task_work": "task work",
-    "bpf_list_head": "list head",
-    "bpf_list_node": "list node",
-    "bpf_rb_root": "rbtree root",
-    "bpf_rb_node": "rbtree node",
-    "bpf_refcount": "refcount",
-    "bpf_dynptr": "dynptr",
-}
-_KPTR_TAGS = {
-    "kptr": "referenced kptr",
-    "kptr_untrusted": "unreferenced kptr",
-    "percpu_kptr": "per-CPU kptr",
-    "uptr": "user pointer (uptr)",
+# How the hover names each field kind (kernel/facts.py says which tag means which, when).
+_KIND_LABELS = {
+    KPTR_REF: "referenced kptr",
+    KPTR_UNREF: "unreferenced kptr",
+    KPTR_PERCPU: "per-CPU kptr",
+    UPTR: "user pointer (uptr)",
 }
 # bpf_experimental.h macros over `_impl` kfuncs
 _KFUNC_MACROS = {
@@ -77,15 +73,22 @@ def word_at(text: str, line: int, character: int) -> tuple[str, str] | None:
     return None
 
 
-def special_field(spec: Spec, t: Type) -> str | None:
-    """What the verifier makes of a member of type `t`, if it is special."""
+def special_field(spec: Spec, t: Type, target: KernelFacts | None) -> str | None:
+    """What the target kernel's verifier makes of a member of type `t`, if it is special.
+    A kptr tag means what that kernel reads it as ("kptr" was unreferenced before 6.4)."""
     r = spec.resolve(t)
     while isinstance(r, Array):
         r = spec.resolve(r.elem)
-    if isinstance(r, Ptr) and isinstance(r.type, TypeTag):
-        return _KPTR_TAGS.get(r.type.name)
+    if isinstance(r, Ptr) and isinstance(r.type, TypeTag) and r.type.name in KPTR_TAGS:
+        tag = r.type.name
+        if target is None:
+            return f"`{tag}`-tagged pointer"
+        kind = target.tag_kinds().get(tag)
+        if kind is None:
+            return f"plain pointer: {target.name} does not know the tag `{tag}`"
+        return _KIND_LABELS.get(kind, kind)
     if isinstance(r, Struct):
-        return _SPECIAL_STRUCTS.get(r.name)
+        return SPECIAL_STRUCTS.get(r.name)
     return None
 
 
@@ -96,7 +99,7 @@ def _size(t: Type) -> str:
         return "?"
 
 
-def describe_struct(spec: Spec, t: Composite, origin: str) -> str:
+def describe_struct(spec: Spec, t: Composite, origin: str, target: KernelFacts | None) -> str:
     word = "union" if isinstance(t, Union) else "struct"
     head = f"**`{word} {t.name}`** — {t.size} bytes, {len(t.members)} members ({origin})"
     rows = ["| offset | size | member | type |", "| ---: | ---: | --- | --- |"]
@@ -104,7 +107,7 @@ def describe_struct(spec: Spec, t: Composite, origin: str) -> str:
         offset = f"{m.offset_bits // 8}" + (
             f" (bit {m.offset_bits % 8}, {m.bitfield_size} bits)" if m.bitfield_size else ""
         )
-        special = special_field(spec, m.type)
+        special = special_field(spec, m.type, target)
         mark = f" — **{special}**" if special else ""
         ctype = type_name(m.type).replace("|", "\\|")
         rows.append(f"| {offset} | {_size(m.type)} | `{m.name or '(anon)'}` | `{ctype}`{mark} |")
@@ -134,14 +137,17 @@ def _struct_hover(analysis: Analysis, name: str, keyword: str) -> str | None:
         or _declared_by_project(model, name)
     )
     if isinstance(local, Composite) and local.members and model and model.spec and program_type:
-        return describe_struct(model.spec, local, "program type, from the object's BTF")
+        return describe_struct(
+            model.spec, local, "program type, from the object's BTF", model.target
+        )
     if model is not None and model.target is not None:
         kernel = model.target.spec
         found = kernel.find(name, cls)
         if isinstance(found, Composite):
-            return describe_struct(kernel, found, "kernel type, from the kernel's BTF")
+            origin = "kernel type, from the kernel's BTF"
+            return describe_struct(kernel, found, origin, model.target)
     if isinstance(local, Composite) and model and model.spec:
-        return describe_struct(model.spec, local, "from the object's BTF")
+        return describe_struct(model.spec, local, "from the object's BTF", model.target)
     return None
 
 
@@ -155,7 +161,7 @@ def _map_hover(analysis: Analysis, name: str) -> str | None:
             value = _map_value(model.spec, m.type_id)
             if value is not None and model.spec is not None:
                 text += "\n\nValue layout:\n\n" + describe_struct(
-                    model.spec, value, "the map's value"
+                    model.spec, value, "the map's value", model.target
                 )
             return text
     return None
