@@ -86,27 +86,7 @@ COMMON_H = (
     "/* a project's common header: kernel types and libbpf, included once here */\n"
     "#ifndef __COMMON_H\n#define __COMMON_H\n" + _INCLUDES + "#define SLOTS 1024\n#endif\n"
 )
-MAPS_BPF_H = """\
-#ifndef __MAPS_BPF_H
-#define __MAPS_BPF_H
-#include <bpf/bpf_helpers.h>
-#include <asm-generic/errno.h>
-static __always_inline void *
-bpf_map_lookup_or_try_init(void *map, const void *key, const void *init)
-{
-\tvoid *val;
-\tlong err;
-
-\tval = bpf_map_lookup_elem(map, key);
-\tif (val)
-\t\treturn val;
-\terr = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
-\tif (err && err != -EEXIST)
-\t\treturn 0;
-\treturn bpf_map_lookup_elem(map, key);
-}
-#endif
-"""
+MAPS_BPF_H = (PROGRAMS / "maps.bpf.h").read_text()  # libbpf-tools' helper, as in repos.py
 BITS_BPF_H = """\
 #ifndef __BITS_BPF_H
 #define __BITS_BPF_H

@@ -81,32 +81,8 @@ int main(int argc, char **argv)
 """
 
 
-# libbpf-tools' maps.bpf.h: the helper most of its tools include.
-MAPS_BPF_H = """\
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-#ifndef __MAPS_BPF_H
-#define __MAPS_BPF_H
-
-#include <bpf/bpf_helpers.h>
-#include <asm-generic/errno.h>
-
-static __always_inline void *
-bpf_map_lookup_or_try_init(void *map, const void *key, const void *init)
-{
-\tvoid *val;
-\tlong err;
-
-\tval = bpf_map_lookup_elem(map, key);
-\tif (val)
-\t\treturn val;
-\terr = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
-\tif (err && err != -EEXIST)
-\t\treturn 0;
-\treturn bpf_map_lookup_elem(map, key);
-}
-
-#endif /* __MAPS_BPF_H */
-"""
+# libbpf-tools' maps.bpf.h: the helper most of its tools include (latency.py uses it too).
+MAPS_BPF_H = (Path(__file__).parent / "programs" / "maps.bpf.h").read_text()
 
 
 def make_tree(root: Path, files: int, salt: int) -> list[Path]:

@@ -122,22 +122,16 @@ def analyse(
 
     t_checks = time.perf_counter()
     kernel_from = len(findings)  # findings from here on depend on the kernel
-    blame: list[Culprit] = []
-    if model.spec is not None and model.target is not None:
-        args = (model.obj, model.spec, model.decls, model.target, path)
-        findings.extend(run_checks(*args))
-        blame = culprits(*args)
+    checked, blame = _checks(model, path)
+    findings.extend(checked)
     timings["checks"] = time.perf_counter() - t_checks
 
-    if not settings.verify:
-        why = "verification is turned off in the settings"
-        return partial(tuple(findings), model=model, not_verified_reason=why)
-    needed = link_externs(result.obj, model.obj)
-    if needed:  # libbpf cannot open it alone: say what it needs, not libbpf's open error
-        findings.extend(link_extern_findings(path, model.decls, needed))
-        why = link_reason(needed)
+    skip = _not_to_verify(settings, result.obj, model, path)
+    if skip is not None:
+        why, about_file, said = skip
+        findings.extend(said)
         return partial(
-            tuple(findings), model=model, not_verified_reason=why, not_verified_file=True
+            tuple(findings), model=model, not_verified_reason=why, not_verified_file=about_file
         )
     ok, why = kernel_verification_available()
     if not ok and not settings.verify_helper:
@@ -181,15 +175,37 @@ def analyse(
         not_verified_reason=_unopened(verdict),
         not_verified_file=_unopened(verdict) is not None,
         rodata=rodata,
-        verbose=VerboseLogs(
-            result.obj,
-            _object_name(path),
-            patches,
-            max(0, settings.map_memory_cap_mb) * MIB or None,
-        )
-        if ok
-        else None,
+        verbose=_verbose_logs(result.obj, path, patches, settings) if ok else None,
     )
+
+
+def _checks(model: ObjectModel, path: str) -> tuple[list[Finding], list[Culprit]]:
+    """The type-tag checks' findings, and the fields later load errors follow from."""
+    if model.spec is None or model.target is None:
+        return [], []
+    args = (model.obj, model.spec, model.decls, model.target, path)
+    return run_checks(*args), culprits(*args)
+
+
+def _not_to_verify(
+    settings: Settings, data: bytes, model: ObjectModel, path: str
+) -> tuple[str, bool, list[Finding]] | None:
+    """Why the object is not to be loaded at all, whatever the machine: (reason, whether the
+    reason is about this file, findings that say so); None when it is to be loaded."""
+    if not settings.verify:
+        return "verification is turned off in the settings", False, []
+    needed = link_externs(data, model.obj)
+    if needed:  # libbpf cannot open it alone: say what it needs, not libbpf's open error
+        return link_reason(needed), True, link_extern_findings(path, model.decls, needed)
+    return None
+
+
+def _verbose_logs(
+    data: bytes, path: str, patches: tuple[DataPatch, ...], settings: Settings
+) -> VerboseLogs:
+    """Level-2 logs of the same object, loaded again on demand (state hover, cost hints)."""
+    cap = max(0, settings.map_memory_cap_mb) * MIB or None
+    return VerboseLogs(data, _object_name(path), patches, cap)
 
 
 def _judge_on_targets(

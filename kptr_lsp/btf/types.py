@@ -282,3 +282,28 @@ class DeclTag(_Ref):
 
 # Types that only qualify another one; `Spec.resolve` strips these (but not TypeTag).
 QUALIFIERS: tuple[type[Type], ...] = (Typedef, Volatile, Const, Restrict)
+
+
+def c_type_name(t: Type, depth: int = 0) -> str:
+    """A C spelling of a BTF type, short enough for an outline or a hover row."""
+    if depth > 16:
+        return "…"
+    if isinstance(t, Struct | Union | Enum | Fwd) and t.name:
+        word = "union" if isinstance(t, Union) or (isinstance(t, Fwd) and t.is_union) else None
+        word = word or ("enum" if isinstance(t, Enum) else "struct")
+        return f"{word} {t.name}"
+    if isinstance(t, Int | Typedef) and t.name:
+        return t.name
+    if isinstance(t, Ptr):
+        return f"{c_type_name(t.type, depth + 1)} *"
+    if isinstance(t, Const):
+        return f"const {c_type_name(t.type, depth + 1)}"
+    if isinstance(t, Volatile):
+        return f"volatile {c_type_name(t.type, depth + 1)}"
+    if isinstance(t, TypeTag):
+        return c_type_name(t.type, depth + 1)
+    if isinstance(t, Array):
+        return f"{c_type_name(t.elem, depth + 1)}[{t.nelems}]"
+    if isinstance(t, Void):
+        return "void"
+    return t.name or t.kind.name.lower()

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from ..btf.mapdef import read_map_definition
 from ..btf.spec import Spec
-from ..btf.types import Array, Datasec, Ptr, Struct, Type
+from ..btf.types import Datasec, Struct, Type
 from ..elf.decls import Declarations
 from ..elf.objfile import MAPS, ObjectFile
 from ..findings import Finding, Location, Severity, Source
@@ -97,21 +98,9 @@ def _map_values(obj: ObjectFile, spec: Spec) -> Iterator[tuple[str, int | None, 
     for m in obj.maps:
         if m.section != MAPS or m.type_id is None:
             continue
-        definition = spec.resolve(spec.type_by_id(m.type_id))
-        if not isinstance(definition, Struct):
-            continue
-        map_type: int | None = None
-        value: Type | None = None
-        for member in definition.members:
-            t = spec.resolve(member.type)
-            if member.name == "type" and isinstance(t, Ptr):
-                arr = spec.resolve(t.type)
-                if isinstance(arr, Array):
-                    map_type = arr.nelems  # __uint(type, N) is `int (*type)[N]`
-            elif member.name == "value" and isinstance(t, Ptr):
-                value = spec.resolve(t.type)
-        if value is not None:
-            yield m.name, map_type, value
+        d = read_map_definition(spec, m.type_id)
+        if d is not None and d.value is not None:
+            yield m.name, d.map_type, spec.resolve(d.value)
 
 
 def _problems(ctx: Context, code: str) -> Iterator[tuple[F.Field, MapValue | None]]:

@@ -15,22 +15,12 @@ from dataclasses import dataclass
 
 from ..analysis import ObjectModel
 from ..btf.ext import BTFExt
+from ..btf.mapdef import read_map_definition
 from ..btf.spec import Spec
 from ..btf.types import (
-    Array,
-    Const,
     Datasec,
-    Enum,
-    Fwd,
-    Int,
-    Ptr,
-    Struct,
-    Type,
-    Typedef,
-    TypeTag,
-    Union,
     Var,
-    Volatile,
+    c_type_name,
 )
 from ..elf.objfile import Function, MapDef
 from ..findings import Location
@@ -54,62 +44,26 @@ class Symbol:
     end_line: int  # last line of the definition (programs: their last source line)
 
 
-def type_name(t: Type, depth: int = 0) -> str:
-    """A C spelling of a BTF type, short enough for an outline."""
-    if depth > 16:
-        return "…"
-    if isinstance(t, Struct | Union | Enum | Fwd) and t.name:
-        word = "union" if isinstance(t, Union) or (isinstance(t, Fwd) and t.is_union) else None
-        word = word or ("enum" if isinstance(t, Enum) else "struct")
-        return f"{word} {t.name}"
-    if isinstance(t, Int | Typedef) and t.name:
-        return t.name
-    if isinstance(t, Ptr):
-        return f"{type_name(t.type, depth + 1)} *"
-    if isinstance(t, Const):
-        return f"const {type_name(t.type, depth + 1)}"
-    if isinstance(t, Volatile):
-        return f"volatile {type_name(t.type, depth + 1)}"
-    if isinstance(t, TypeTag):
-        return type_name(t.type, depth + 1)
-    if isinstance(t, Array):
-        return f"{type_name(t.elem, depth + 1)}[{t.nelems}]"
-    return t.name or t.kind.name.lower()
-
-
-def _uint(spec: Spec, t: Type) -> int | None:
-    """`__uint(name, N)` is `int (*name)[N]`."""
-    t = spec.resolve(t)
-    if isinstance(t, Ptr):
-        target = spec.resolve(t.type)
-        if isinstance(target, Array):
-            return target.nelems
-    return None
-
-
 def map_detail(spec: Spec | None, m: MapDef) -> str:
     """E.g. `hash · __u32 → struct val · 1,024 entries`."""
     if spec is None or m.type_id is None:
         return "legacy map" if m.section != ".maps" else "map"
-    definition = spec.resolve(spec.type_by_id(m.type_id))
-    if not isinstance(definition, Struct):
+    d = read_map_definition(spec, m.type_id)
+    if d is None:
         return "map"
-    fields: dict[str, Type] = {mem.name: mem.type for mem in definition.members}
     parts: list[str] = []
-    kind = _uint(spec, fields["type"]) if "type" in fields else None
-    if kind is not None:
-        parts.append(map_type_label(kind))
+    if d.map_type is not None:
+        parts.append(map_type_label(d.map_type))
     sides: list[str] = []
-    for side in ("key", "value"):
-        t = spec.resolve(fields[side]) if side in fields else None
-        if isinstance(t, Ptr):
-            sides.append(type_name(t.type))
-        elif f"{side}_size" in fields and (n := _uint(spec, fields[f"{side}_size"])) is not None:
-            sides.append(f"{n} B")
+    for t, size in ((d.key, d.key_size), (d.value, d.value_size)):
+        if t is not None:
+            sides.append(c_type_name(t))
+        elif size is not None:
+            sides.append(f"{size} B")
     if sides:
         parts.append(" → ".join(sides))
-    if "max_entries" in fields and (n := _uint(spec, fields["max_entries"])) is not None:
-        ring = kind in (MapType.RINGBUF, MapType.USER_RINGBUF)
+    if (n := d.max_entries) is not None:
+        ring = d.map_type in (MapType.RINGBUF, MapType.USER_RINGBUF)
         # A ring buffer's max_entries is its size in bytes.
         parts.append(f"{n:,} bytes" if ring else f"{n:,} entr{'y' if n == 1 else 'ies'}")
     return " · ".join(parts) or "map"
@@ -162,5 +116,5 @@ def _globals(spec: Spec | None) -> list[tuple[str, str]]:
         for info in t.vars:
             var = info.var
             if isinstance(var, Var):
-                out.append((var.name, f"{type_name(var.type)} · {t.name}"))
+                out.append((var.name, f"{c_type_name(var.type)} · {t.name}"))
     return out

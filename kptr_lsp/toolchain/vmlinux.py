@@ -44,8 +44,6 @@ _INCLUDE_RE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*[<"]vmlinux\.h[">]', re.MU
 # sizeof(va_list) where it is a struct passed by pointer; copying it is what va_copy does.
 _VA_LIST_SIZE = {"x86_64": 24, "aarch64": 32, "arm64": 32}
 
-_PRINTF_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
-
 
 def includes_vmlinux(text: str) -> bool:
     return _INCLUDE_RE.search(text) is not None
@@ -94,30 +92,19 @@ def _libbpf() -> ctypes.CDLL:
     if major is None or major() < 1:
         # libbpf 0.x spells btf_dump__new differently.
         raise ToolchainError("libbpf ≥ 1.0 is needed to dump BTF as C")
-    lib.btf__parse.restype = ctypes.c_void_p
-    lib.btf__parse.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
-    lib.btf__type_cnt.restype = ctypes.c_uint32
-    lib.btf__type_cnt.argtypes = [ctypes.c_void_p]
-    lib.btf__free.restype = None
-    lib.btf__free.argtypes = [ctypes.c_void_p]
-    lib.btf_dump__new.restype = ctypes.c_void_p
-    lib.btf_dump__new.argtypes = [ctypes.c_void_p, _PRINTF_FN, ctypes.c_void_p, ctypes.c_void_p]
-    lib.btf_dump__dump_type.restype = ctypes.c_int
-    lib.btf_dump__dump_type.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
-    lib.btf_dump__free.restype = None
-    lib.btf_dump__free.argtypes = [ctypes.c_void_p]
-    return lib
+    return lib  # its BTF functions are declared with the rest, in verify/libbpf.py
 
 
 def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.vsnprintf.restype = ctypes.c_int
-    libc.vsnprintf.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p]
-    return libc
+    from kptr_lsp.verify.libbpf import libbpf
+
+    return libbpf().libc
 
 
 def dump_with_libbpf(btf_path: str) -> bytes:
     """Every type of the BTF as C, as bpftool prints it, through libbpf's btf_dump API."""
+    from kptr_lsp.verify.libbpf import BTF_DUMP_PRINTF_FN
+
     lib, libc = _libbpf(), _libc()
     va_size = _VA_LIST_SIZE.get(platform.machine())
     chunks: list[bytes] = [PREAMBLE.encode()]
@@ -146,7 +133,7 @@ def dump_with_libbpf(btf_path: str) -> bytes:
             libc.vsnprintf(big, len(big), fmt, ctypes.addressof(saved))
             chunks.append(big.raw[:n])
 
-    callback = _PRINTF_FN(printf)  # kept alive in this frame for the whole dump
+    callback = BTF_DUMP_PRINTF_FN(printf)  # kept alive in this frame for the whole dump
     btf = lib.btf__parse(os.fsencode(btf_path), None)
     if not btf:
         err = ctypes.get_errno()

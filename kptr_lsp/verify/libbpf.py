@@ -74,6 +74,8 @@ class _DlInfo(ctypes.Structure):
 
 
 PRINT_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+# btf_dump_printf_fn_t: (ctx, fmt, va_list)
+BTF_DUMP_PRINTF_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
 
 PrintSink = Callable[[int, str], None]
 """Receives (libbpf print level, formatted message) for every libbpf print."""
@@ -191,6 +193,13 @@ class Libbpf:
             "bpf_map__key_size": (ctypes.c_uint32, [vp]),
             "bpf_map__value_size": (ctypes.c_uint32, [vp]),
             "libbpf_num_possible_cpus": (i, []),
+            # BTF as C (toolchain/vmlinux.py's vmlinux.h)
+            "btf__parse": (vp, [cp, vp]),
+            "btf__type_cnt": (ctypes.c_uint32, [vp]),
+            "btf__free": (None, [vp]),
+            "btf_dump__new": (vp, [vp, BTF_DUMP_PRINTF_FN, vp, vp]),
+            "btf_dump__dump_type": (i, [vp, ctypes.c_uint32]),
+            "btf_dump__free": (None, [vp]),
         }
         try:
             for name, (restype, argtypes) in sigs.items():
@@ -364,8 +373,13 @@ class Libbpf:
 
     @property
     def shared_object(self) -> ctypes.CDLL:
-        """The loaded library itself, for bindings of other libbpf APIs (the BTF dump)."""
+        """The loaded library itself, its functions declared here (the BTF dump's too)."""
         return self._lib
+
+    @property
+    def libc(self) -> ctypes.CDLL:
+        """The C library, `vsnprintf` declared (libbpf's callbacks hand over a va_list)."""
+        return self._libc
 
     def prog_load_raw(self, prog_type: int, insns: bytes, license_: str = "GPL") -> int:
         """bpf_prog_load without an object: a file descriptor or a negative errno."""

@@ -83,9 +83,10 @@ class _Locator:
         # Kernels before 6.3 print notes without "@ file:line": use the object's line info.
         return self.from_line_info(insn)
 
-    def naming(self, insn: int, word: str) -> Location | None:
-        """The source line of the function holding `insn` whose text names `word`, nearest to
-        that instruction: where the code reads a field whose instruction the compiler moved."""
+    def _owner(self, insn: int) -> tuple[Function, int, list[LineInfo]] | None:
+        """The function loaded instruction `insn` comes from (libbpf appends subprograms
+        after the program), the instruction's offset in its section, and that section's
+        line info."""
         fn = self.function()
         if fn is None or self.ctx.ext is None or not self.result.insns:
             return None
@@ -95,10 +96,19 @@ class _Locator:
         if hit is None:
             return None
         owner, insn_off = hit
+        return owner, insn_off, self.ctx.ext.line_info.get(owner.section, [])
+
+    def naming(self, insn: int, word: str) -> Location | None:
+        """The source line of the function holding `insn` whose text names `word`, nearest to
+        that instruction: where the code reads a field whose instruction the compiler moved."""
+        found = self._owner(insn)
+        if found is None:
+            return None
+        owner, insn_off, infos = found
         named = re.compile(rf"\b{re.escape(word)}\b")
         candidates = [
             li
-            for li in self.ctx.ext.line_info.get(owner.section, [])
+            for li in infos
             if owner.start <= li.insn_off < owner.start + owner.count and named.search(li.text)
         ]
         if not candidates:
@@ -108,16 +118,11 @@ class _Locator:
 
     def from_line_info(self, insn: int) -> Location | None:
         """Without source notes (no BTF in the kernel): through the loaded layout."""
-        fn = self.function()
-        if fn is None or self.ctx.ext is None or not self.result.insns:
+        found = self._owner(insn)
+        if found is None:
             return None
-        if self._layout is None:
-            self._layout = loaded_layout(fn, self.ctx.obj.functions, self.result.insns)
-        hit = locate(self._layout, insn)
-        if hit is None:
-            return None
-        owner, insn_off = hit
-        li = line_for(self.ctx.ext.line_info.get(owner.section, []), insn_off)
+        _, insn_off, infos = found
+        li = line_for(infos, insn_off)
         if li is None:
             return None
         return Location(_absolute(li.file, self.ctx.path), li.line, li.col)

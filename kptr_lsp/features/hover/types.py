@@ -17,8 +17,21 @@ from dataclasses import dataclass
 
 from ...analysis import Analysis, ObjectModel
 from ...btf.errors import BTFError
+from ...btf.mapdef import read_map_definition
 from ...btf.spec import Spec, size_of
-from ...btf.types import Array, Composite, Datasec, Func, Ptr, Struct, Type, TypeTag, Union, Var
+from ...btf.types import (
+    Array,
+    Composite,
+    Datasec,
+    Func,
+    Ptr,
+    Struct,
+    Type,
+    TypeTag,
+    Union,
+    Var,
+    c_type_name,
+)
 from ...kernel.facts import (
     KPTR_PERCPU,
     KPTR_REF,
@@ -30,7 +43,6 @@ from ...kernel.facts import (
 )
 from ...kernel.kfuncs import RefEffect, ref_effect, release_kfunc
 from ..outline import map_detail
-from ..outline import type_name as _outline_type_name
 
 MAX_MEMBERS = 40  # rows shown for a struct; big kernel structs say how many more
 HELPER_DEFS = "/usr/include/bpf/bpf_helper_defs.h"
@@ -49,11 +61,6 @@ _KFUNC_MACROS = {
 }
 _KFUNC_MACROS["bpf_refcount_acquire"] = "bpf_refcount_acquire_impl"
 _WORD = re.compile(r"[A-Za-z_]\w*")
-
-
-def type_name(t: Type) -> str:
-    # The outline's spelling, with BTF's type id 0 (void) spelled as C does.
-    return re.sub(r"\bunkn\b", "void", _outline_type_name(t))
 
 
 def word_at(text: str, line: int, character: int) -> tuple[str, str] | None:
@@ -109,7 +116,7 @@ def describe_struct(spec: Spec, t: Composite, origin: str, target: KernelFacts |
         )
         special = special_field(spec, m.type, target)
         mark = f" — **{special}**" if special else ""
-        ctype = type_name(m.type).replace("|", "\\|")
+        ctype = c_type_name(m.type).replace("|", "\\|")
         rows.append(f"| {offset} | {_size(m.type)} | `{m.name or '(anon)'}` | `{ctype}`{mark} |")
     more = len(t.members) - MAX_MEMBERS
     tail = f"\n\n…and {more} more members." if more > 0 else ""
@@ -170,18 +177,9 @@ def _map_hover(analysis: Analysis, name: str) -> str | None:
 def _map_value(spec: Spec | None, type_id: int | None) -> Composite | None:
     if spec is None or type_id is None:
         return None
-    definition = spec.resolve(spec.type_by_id(type_id))
-    if not isinstance(definition, Struct):
-        return None
-    value = definition.member("value")
-    if value is None:
-        return None
-    ptr = spec.resolve(value.type)
-    if isinstance(ptr, Ptr):
-        target = spec.resolve(ptr.type)
-        if isinstance(target, Composite):
-            return target
-    return None
+    d = read_map_definition(spec, type_id)
+    value = spec.resolve(d.value) if d is not None and d.value is not None else None
+    return value if isinstance(value, Composite) else None
 
 
 def _global_hover(analysis: Analysis, name: str) -> str | None:
@@ -195,7 +193,7 @@ def _global_hover(analysis: Analysis, name: str) -> str | None:
             var = info.var
             if isinstance(var, Var) and var.name == name:
                 return (
-                    f"**global `{type_name(var.type)} {name}`** — {_size(var.type)} bytes "
+                    f"**global `{c_type_name(var.type)} {name}`** — {_size(var.type)} bytes "
                     f"in `{t.name}` (a map libbpf creates for the object's global data)"
                 )
     return None
@@ -204,10 +202,10 @@ def _global_hover(analysis: Analysis, name: str) -> str | None:
 def _prototype(spec: Spec, func: Func) -> str:
     proto = func.proto
     params = (
-        ", ".join(f"{type_name(p.type)} {p.name}".replace("* ", "*") for p in proto.params)
+        ", ".join(f"{c_type_name(p.type)} {p.name}".replace("* ", "*") for p in proto.params)
         or "void"
     )
-    ret = type_name(proto.return_type) if proto.return_id else "void"
+    ret = c_type_name(proto.return_type) if proto.return_id else "void"
     sep = "" if ret.endswith("*") else " "
     return f"{ret}{sep}{func.name}({params})"
 
