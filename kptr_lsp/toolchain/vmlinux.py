@@ -11,7 +11,6 @@ import hashlib
 import os
 import platform
 import re
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -19,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kptr_lsp.toolchain.clang import ToolchainError
+from kptr_lsp.toolchain.which import which
 
 DEFAULT_KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 
@@ -172,7 +172,7 @@ def dump_with_libbpf(btf_path: str) -> bytes:
 
 
 def dump_with_bpftool(btf_path: str) -> bytes:
-    bpftool = shutil.which("bpftool") or next(
+    bpftool = which("bpftool") or next(
         (p for p in ("/usr/sbin/bpftool", "/sbin/bpftool") if os.access(p, os.X_OK)), None
     )
     if bpftool is None:
