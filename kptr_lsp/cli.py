@@ -30,6 +30,7 @@ def _check(args: argparse.Namespace) -> int:
         kernel_btf=args.kernel_btf,
         verify=not args.no_verify,
         jobs=args.jobs or default_jobs(),
+        rodata_overrides=tuple(sorted(args.rodata or ())),
     )
     cwd = os.getcwd()
     started = time.perf_counter()
@@ -146,6 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--flag", action="append", help="extra clang flag (repeatable)")
     check.add_argument("--no-verify", action="store_true", help="do not load into the kernel")
     check.add_argument(
+        "--rodata",
+        action="append",
+        type=_rodata_override,
+        metavar="NAME=VALUE",
+        help="verify with this `const volatile` global set to VALUE (an integer: 1, -1, 0x10) "
+        "instead of the source's default, as the program's userspace sets it before load "
+        "(repeatable; the rodataOverrides setting)",
+    )
+    check.add_argument(
         "--stats",
         action="store_true",
         help="print the verifier's statistics per program instead of the findings "
@@ -193,6 +203,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "verify-helper":
         return _verify_helper()
     return _serve(args)
+
+
+def _rodata_override(text: str) -> tuple[str, int]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
+    try:
+        return name.strip(), int(value.strip(), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not an integer") from None
 
 
 def _verify_helper() -> int:

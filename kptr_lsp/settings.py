@@ -160,6 +160,8 @@ def _coerce(value: Any, default: Any, type_name: Any) -> Any:
 
 def _name_to_int(value: Any) -> tuple[tuple[str, int], ...]:
     """{"name": 1, ...} → (("name", 1), ...), sorted so equal settings compare equal."""
+    if value == []:
+        return ()  # an empty Lua table: Neovim cannot tell an empty object from a list
     if not isinstance(value, dict):
         raise TypeError("expected an object of variable name → integer")
     out: list[tuple[str, int]] = []

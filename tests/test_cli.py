@@ -79,3 +79,15 @@ def test_check_without_clang_says_what_to_install(tmp_path: Path) -> None:
     assert proc.returncode == 2  # an environment error, not a rejected program
     assert "apt-get install" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_check_rodata_sets_a_const_volatile_global_before_load(kernel: None) -> None:
+    # rodata_index.bpf.c indexes a 4-entry array with `slot`: the kernel accepts the source's
+    # default (0) and rejects 7, as userspace setting skel->rodata->slot = 7 would see.
+    src = str(ROOT / "tests" / "programs" / "projects" / "rodata_index.bpf.c")
+    assert run("check", src).returncode == 0
+    proc = run("check", "--rodata", "slot=7", src)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "error:" in proc.stdout
+    bad = run("check", "--rodata", "slot=seven", src)
+    assert bad.returncode == 2 and "is not an integer" in bad.stderr

@@ -30,3 +30,11 @@ def test_a_kernel_release_that_is_not_one_is_refused() -> None:
     assert settings.kernel_release is None
     assert problems == ["setting 'kernelRelease': 'latest' is not a kernel release"]
     assert Settings.from_mapping({"kernelRelease": "6.1.0-56-amd64"})[0].kernel_release
+
+
+def test_rodata_overrides_from_a_lua_table() -> None:
+    # Neovim sends an empty Lua table as `[]`: no overrides, not a complaint.
+    assert Settings.from_mapping({"rodataOverrides": []}) == (Settings(), [])
+    settings, problems = Settings.from_mapping({"rodataOverrides": {"targ_pid": 7}})
+    assert (settings.rodata_overrides, problems) == ((("targ_pid", 7),), [])
+    assert Settings.from_mapping({"rodataOverrides": [1]})[1]

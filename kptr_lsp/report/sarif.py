@@ -61,17 +61,24 @@ class _Lines:
         self.files: dict[str, list[str]] = {}
 
     def add(self, path: str, text: str) -> None:
-        self.files[os.path.abspath(path)] = text.splitlines()
+        self.files[os.path.abspath(path)] = text.split("\n")
 
     def line(self, path: str, number: int) -> str:
         key = os.path.abspath(path)
         if key not in self.files:
             try:
-                self.files[key] = Path(key).read_text(errors="replace").splitlines()
+                # Split on newlines only, as clang and the kernel number lines.
+                self.files[key] = Path(key).read_text(errors="replace").split("\n")
             except OSError:
                 self.files[key] = []
         lines = self.files[key]
-        return lines[number - 1] if 0 < number <= len(lines) else ""
+        return lines[number - 1].rstrip("\r") if 0 < number <= len(lines) else ""
+
+    def code_point_column(self, path: str, number: int, byte_col: int) -> int:
+        """A 1-based byte column (clang's, BTF's) as the 1-based code-point column SARIF's
+        `unicodeCodePoints` asks for: they differ after any non-ASCII text on the line."""
+        prefix = self.line(path, number).encode()[: max(byte_col - 1, 0)]
+        return len(prefix.decode("utf-8", "replace")) + 1
 
 
 class SarifWriter:
@@ -92,11 +99,13 @@ class SarifWriter:
     def _physical(self, loc: Location) -> dict[str, Any]:
         region: dict[str, Any] = {"startLine": max(loc.line, 1)}
         if loc.col > 0:
-            region["startColumn"] = loc.col
+            region["startColumn"] = self.lines.code_point_column(loc.file, loc.line, loc.col)
         if loc.end_line is not None and loc.end_line >= region["startLine"]:
             region["endLine"] = loc.end_line
             if loc.end_col is not None and loc.end_col > 0:
-                region["endColumn"] = loc.end_col
+                region["endColumn"] = self.lines.code_point_column(
+                    loc.file, loc.end_line, loc.end_col
+                )
         return {"artifactLocation": self._uri(loc.file), "region": region}
 
     def fingerprint(self, f: Finding) -> str:

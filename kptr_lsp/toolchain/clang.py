@@ -11,10 +11,11 @@ import glob
 import os
 import platform
 import re
-import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from .which import absolute_path_dirs, which
 
 MIN_VERSION = 14
 INSTALL_ADVICE = (
@@ -112,9 +113,7 @@ def _system_includes(path: str) -> tuple[str, ...]:
 def _candidates() -> list[str]:
     """Every clang / clang-NN on PATH and under /usr/lib/llvm-NN/bin, deduplicated."""
     found: list[str] = []
-    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        if not d:
-            continue
+    for d in absolute_path_dirs():
         for p in [os.path.join(d, "clang"), *glob.glob(os.path.join(d, "clang-*"))]:
             name = os.path.basename(p)
             if (name == "clang" or _NUMBERED_RE.match(name)) and os.access(p, os.X_OK):
@@ -166,7 +165,7 @@ def find_clang(explicit: str | None = None) -> Clang:
     """The clang named in settings (a path or a command name), else the newest usable one."""
     if not explicit:
         return _discover()
-    path = shutil.which(explicit)
+    path = which(explicit)
     if path is None:
         raise ToolchainError(f"clang not found at {explicit!r}: {INSTALL_ADVICE}")
     return _probe(os.path.abspath(path))

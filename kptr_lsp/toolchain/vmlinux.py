@@ -11,7 +11,6 @@ import hashlib
 import os
 import platform
 import re
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from kptr_lsp.kernel.running import VMLINUX_BTF
 from kptr_lsp.toolchain.clang import ToolchainError
+from kptr_lsp.toolchain.which import which
 
 # Same preamble and trailer as `bpftool btf dump file … format c` (bpftool's dump_btf_c()).
 PREAMBLE = (
@@ -158,7 +158,7 @@ def dump_with_libbpf(btf_path: str) -> bytes:
 
 
 def dump_with_bpftool(btf_path: str) -> bytes:
-    bpftool = shutil.which("bpftool") or next(
+    bpftool = which("bpftool") or next(
         (p for p in ("/usr/sbin/bpftool", "/sbin/bpftool") if os.access(p, os.X_OK)), None
     )
     if bpftool is None:

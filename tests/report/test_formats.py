@@ -195,3 +195,25 @@ def test_sarif_paths_are_uri_references(tmp_path: Path) -> None:
     assert uri == "my%20progs%231/a.bpf.c"
     assert result["ruleId"] == "-Wall" and result["level"] == "warning"
     jsonschema.Draft4Validator(SCHEMA).validate(doc)
+
+
+def test_sarif_columns_count_code_points_after_non_ascii_text(tmp_path: Path) -> None:
+    """clang counts bytes; the SARIF run says `unicodeCodePoints`, so a column after UTF-8
+    text on the same line is converted, or code scanning underlines the wrong token."""
+    line = '\tconst char *tag = "ключ"; return missing_counter;'
+    src = tmp_path / "utf8.bpf.c"
+    src.write_text(
+        '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nSEC("xdp")\n'
+        f"int prog(struct xdp_md *ctx)\n{{\n{line}\n}}\n"
+        'char LICENSE[] SEC("license") = "GPL";\n'
+    )
+    proc = check(tmp_path, "--format", "sarif", src.name)
+    doc = json.loads(proc.stdout)
+    jsonschema.Draft4Validator(SCHEMA).validate(doc)
+    assert doc["runs"][0]["columnKind"] == "unicodeCodePoints"
+    errors = [r for r in doc["runs"][0]["results"] if "missing_counter" in r["message"]["text"]]
+    assert errors, doc["runs"][0]["results"]
+    region = errors[0]["locations"][0]["physicalLocation"]["region"]
+    assert region["startLine"] == 6
+    assert region["startColumn"] == line.index("missing_counter") + 1
+    assert line.encode().index(b"missing_counter") + 1 != region["startColumn"]

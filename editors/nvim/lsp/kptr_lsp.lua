@@ -53,13 +53,22 @@ return {
     extraFlags = {},
     includeDirs = {},
     kernelBtf = '/sys/kernel/btf/vmlinux',
+    kernelRelease = vim.NIL, -- the running kernel's
     useCompileCommands = true,
+    compileCommands = vim.NIL, -- the nearest compile_commands.json above the file
+    precompiledHeader = true,
     diagnosticsOnChange = true, -- false: analyse on open and on save only
     changeDelayMs = 600,
     verify = true,
-    verifierLogLevel = 1,
+    verifierLogLevel = 5, -- 1 (the failing path) + 4 (time and stack depth for the lens)
     jobs = 2,
     compileTimeoutS = 30,
+    mapMemoryCapMb = 256,
+    verifyHelper = {}, -- e.g. { 'sudo', '-n', '/opt/kptr-lsp/.venv/bin/kptr-lsp', 'verify-helper' }
+    rodataOverrides = vim.empty_dict(), -- e.g. { targ_pid = 1 }; {} would be sent as []
+    kernels = {}, -- other kernels to verify in, each in a VM (see the README)
+    costHints = true,
+    costHintMinInsns = 1000,
     logLevel = 'info',
   },
 }
