@@ -88,7 +88,7 @@ def test_catalogue_covers_what_users_hit() -> None:
 
 
 def test_every_entry_is_proven_by_a_program() -> None:
-    # The entries of issue #14 §5/§6 are proven by batched programs (test_catalogue_families).
+    # The entries of issue #14 §5/§6 are proven by batched programs (test_catalogue_families.py).
     batched = {c.entry for c in CASES}
     assert not set(PROVEN_BY) & batched
     assert set(PROVEN_BY) | batched == {e.id for e in catalogue()}

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from kptr_lsp.explanations import catalogue
+from kptr_lsp.analysis import Analysis
 from kptr_lsp.findings import Finding, Severity
-from kptr_lsp.pipeline import Analysis, analyse
+from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
+from kptr_lsp.verify.explanations import catalogue
 from tests.catalogue_cases import ALSO, CASES, PROGRAMS, Case, resolve
 from tests.expectations import read_expectations
 
