@@ -289,6 +289,65 @@ ALSO: tuple[Case, ...] = (
 )
 
 
+# Entries of the first catalogue (their single-program files are also checked, one by one, in
+# tests/verify/test_explanations.py): the facts their explanations now name.
+EXISTING: tuple[Case, ...] = (
+    C(
+        "map-value-null",
+        "rejected/map_value_null_deref.bpf.c",
+        "count_syscalls",
+        "The access is instruction",
+        "line @{*count += 1;}",
+        "line @{count = bpf_map_lookup_elem(}",
+        "calls bpf_map_lookup_elem()",
+    ),
+    C(
+        "kptr-load-null",
+        "rejected/kptr_untrusted_deref_no_null.bpf.c",
+        "remember_parent_pid",
+        "R1 was loaded by instruction",
+        "line @{prev = slot->last_task;}",
+    ),
+    C(
+        "kfunc-null-arg",
+        "catalogue/kfunc_null_arg.bpf.c",
+        "release_maybe_null",
+        "bpf_task_release() is called at instruction 4 at line @{bpf_task_release(t);}",
+        "R1 = `ptr_or_null_task_struct`",
+        "instruction 2 at line @{bpf_task_from_pid(task->pid)}",
+        "calls bpf_task_from_pid()",
+    ),
+    C(
+        "kfunc-rcu-arg",
+        "rejected/kfunc_untrusted_arg.bpf.c",
+        "acquire_wakee",
+        "bpf_task_acquire() is called at instruction",
+        "R1 = `untrusted_ptr_task_struct`",
+    ),
+    C(
+        "kfunc-wrong-struct",
+        "catalogue/kfunc_wrong_struct.bpf.c",
+        "release_mask_as_task",
+        "R1 = `ptr_bpf_cpumask`",
+        "calls bpf_cpumask_create()",
+    ),
+    C(
+        "helper-wrong-arg",
+        "catalogue/helper_wrong_arg.bpf.c",
+        "lookup_in_ctx",
+        "bpf_map_lookup_elem() is called at instruction",
+        "R1 = `ctx`, produced by the program's entry, where R1 is its context argument",
+    ),
+    C(
+        "scalar-deref",
+        "catalogue/scalar_deref.bpf.c",
+        "read_random_address",
+        "R0 = scalar(",
+        "line @{bpf_get_prandom_u32();}",
+    ),
+)
+
+
 def resolve(detail: str, text: str) -> str:
     """`line @{snippet}` → `line 42`, the one line of `text` holding the snippet."""
 

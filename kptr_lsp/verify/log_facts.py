@@ -65,7 +65,7 @@ def type_name(value: str) -> str:
 
 @dataclass(frozen=True)
 class Origin:
-    insn: InsnLine
+    insn: InsnLine | None  # None: the value the program received at entry
     what: str  # "calls bpf_task_from_pid()", "loads it from memory at r6+0", ...
 
 
@@ -107,6 +107,8 @@ def _origin(insns: tuple[InsnLine, ...], end: int, reg: int) -> Origin | None:
         if load is not None:
             return Origin(line, f"loads it from memory at r{load.group('base')}{load.group('off')}")
         return Origin(line, f"sets it with `{asm}`")
+    if slot is None and reg == 1 and end > 0:
+        return Origin(None, "the program's entry, where R1 is its context argument")
     return None
 
 
@@ -218,11 +220,18 @@ def log_facts(
             value = register_value(state, reg)
             if value is not None:
                 break
+    if value is None:  # not changed on the printed path: the state at entry (`0: R1=ctx()`)
+        for st in reversed(log.states):
+            value = register_value(st.state, reg)
+            if value is not None:
+                break
     if value is not None:
         facts["reg_value"] = value
         facts["reg_type"] = type_name(value)
     origin = _origin(log.insns, end, reg)
-    if origin is not None:
+    if origin is not None and origin.insn is None:
+        facts["origin"] = origin.what
+    elif origin is not None and origin.insn is not None:
         facts["origin"] = f"{_described(origin.insn.insn, line_of, log)}, which {origin.what}"
         origin_line = _line(line_of, origin.insn.insn)
         if origin_line is not None:

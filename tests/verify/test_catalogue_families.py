@@ -12,10 +12,10 @@ from kptr_lsp.findings import Finding, Severity
 from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
 from kptr_lsp.verify.explanations import catalogue
-from tests.catalogue_cases import ALSO, CASES, PROGRAMS, Case, resolve
+from tests.catalogue_cases import ALSO, CASES, EXISTING, PROGRAMS, Case, resolve
 from tests.expectations import read_expectations
 
-FILES = sorted({c.file for c in (*CASES, *ALSO)})
+FILES = sorted({c.file for c in (*CASES, *ALSO, *EXISTING)})
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def _error_of(analysis: Analysis, program: str) -> Finding:
     return errors[0]
 
 
-@pytest.mark.parametrize("case", [*CASES, *ALSO], ids=lambda c: f"{c.entry}:{c.program}")
+@pytest.mark.parametrize("case", [*CASES, *ALSO, *EXISTING], ids=lambda c: f"{c.entry}:{c.program}")
 def test_kernel_message_is_explained_with_this_programs_facts(
     analyses: dict[str, Analysis], case: Case
 ) -> None:
