@@ -158,6 +158,17 @@ def test_message_outside_the_catalogue_shows_the_failing_path(kernel: None) -> N
     assert len(error.related) <= 4  # short: the last few steps only
 
 
+def test_detail_sentences_appear_only_when_their_facts_are_known() -> None:
+    (entry,) = parse_catalogue(
+        '[[message]]\nid = "x"\ncategory = "c"\ntitle = "T"\npattern = "R(?P<reg>\\\\d+) bad"\n'
+        'cause = "Why."\nfix = "f"\ndetail = ["{call} at {at}.", "R{reg} is {reg_type}."]\n'
+    )
+    explained = explain("R3 bad", (entry,), facts=lambda e, groups: {"reg_type": "ctx"})
+    assert explained is not None
+    # {call} and {at} are unknown: that sentence is left out, the other is filled.
+    assert explained.text() == "T. R3 is ctx. Why.\nFix: f"
+
+
 def test_docs_page_is_generated_from_the_catalogue() -> None:
     assert SOURCE_DOCS.read_text() == render_docs(), (
         "docs/verifier-messages.md is stale: python -m kptr_lsp.verify.explanations > "
@@ -185,6 +196,21 @@ def test_docs_page_is_generated_from_the_catalogue() -> None:
             '[[message]]\nid = "Bad Id"\ncategory = "c"\ntitle = "t"\npattern = "p"\n'
             'cause = "c"\nfix = "f"\n',
             "kebab-case",
+        ),
+        (
+            '[[message]]\nid = "x"\ncategory = "c"\ntitle = "t"\npattern = "p"\n'
+            'cause = "c"\nfix = "f"\ndetail = ["{at} in {nonesuch}"]\n',
+            "detail names no group or fact ['nonesuch']",
+        ),
+        (
+            '[[message]]\nid = "x"\ncategory = "c"\ntitle = "t"\npattern = "p"\n'
+            'cause = "c"\nfix = "f"\ndetail = "{at}"\n',
+            "detail must be a list",
+        ),
+        (
+            '[[message]]\nid = "x"\ncategory = "c"\ntitle = "t"\npattern = "p"\n'
+            'cause = "c"\nfix = "f"\ncalls = "bpf_("\n',
+            "calls:",
         ),
     ],
 )
