@@ -280,6 +280,15 @@ CASES: tuple[Case, ...] = (
 # Further programs whose messages the same entries must explain.
 ALSO: tuple[Case, ...] = (
     C(
+        "helper-wrong-arg",
+        HA,
+        "seed_from_default",
+        "bpf_map_update_elem() is called at instruction",
+        "R3 = `map_value_or_null`",
+        "line @{bpf_map_lookup_elem(&seeds, &any)}",
+        "calls bpf_map_lookup_elem() (kept on the stack at fp-",
+    ),
+    C(
         "collection-lock-not-held",
         LO,
         "index_job",

@@ -73,6 +73,17 @@ def _origin(insns: tuple[InsnLine, ...], end: int, reg: int) -> Origin | None:
     """The instruction that produced `reg`'s value, walking the printed path back from
     position `end` (exclusive) through copies and stack spills."""
     slot: str | None = None  # tracing a stack slot (its r10 offset) instead of a register
+    via: list[str] = []  # the stack slots the value went through, newest first
+    origin = _origin_walk(insns, end, reg, slot, via)
+    if origin is not None and via and origin.insn is not None:
+        slots = " and ".join(f"fp{off}" for off in reversed(via))
+        return Origin(origin.insn, f"{origin.what} (kept on the stack at {slots} on the way)")
+    return origin
+
+
+def _origin_walk(
+    insns: tuple[InsnLine, ...], end: int, reg: int, slot: str | None, via: list[str]
+) -> Origin | None:
     for k in range(end - 1, -1, -1):
         line = insns[k]
         asm = line.asm
@@ -102,6 +113,7 @@ def _origin(insns: tuple[InsnLine, ...], end: int, reg: int) -> Origin | None:
         fill = _FILL.match(src)
         if fill is not None:
             slot = fill.group("off")
+            via.append(slot)
             continue
         load = _LOAD.match(src)
         if load is not None:

@@ -6,9 +6,12 @@
  *   walk_wakee_threads: R2 must be referenced or trusted
  *   mark_of_value:      arg#0 expects pointer to ctx
  *                       Caller passes invalid args into func#1 ('skb_mark')
- *   read_user_flag:     global functions that may sleep are not allowed in non-sleepable context, ...
+ *   new_task_flag:      global functions that may sleep are not allowed in non-sleepable context, ...
+ *   seed_from_default:  R3 type=map_value_or_null expected=fp, pkt, ... (through a volatile local,
+ *                       kept on the stack: the explanation follows the value through the slot)
  * Explained by catalogue entries helper-null-arg, arg-not-constant, arg-not-trusted,
- * arg-ctx-expected, sleepable-global-function (kptr_lsp/data/explanations.toml).
+ * arg-ctx-expected, sleepable-global-function, helper-wrong-arg
+ * (kptr_lsp/data/explanations.toml).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -117,6 +120,23 @@ SEC("tp_btf/task_newtask")
 int BPF_PROG(new_task_flag, struct task_struct *task, u64 clone_flags)
 {
 	return read_user_flag(clone_flags); /* EXPECT: error "global functions that may sleep are not allowed in non-sleepable context" */
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} seeds SEC(".maps");
+
+SEC("tp_btf/task_newtask")
+int BPF_PROG(seed_from_default, struct task_struct *task, u64 clone_flags)
+{
+	__u32 pid = task->pid, any = 0;
+	__u64 *volatile seed = bpf_map_lookup_elem(&seeds, &any); /* volatile: lives on the stack */
+
+	bpf_map_update_elem(&seeds, &pid, seed, BPF_ANY); /* EXPECT: error "R3 type=map_value_or_null expected=fp" */
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";
