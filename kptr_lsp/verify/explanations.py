@@ -13,11 +13,13 @@ import re
 import string
 import sys
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from .. import __version__
+from .log_facts import FACT_KEYS
 
 DOCS_NAME = "verifier-messages.md"
 # The page in a source checkout (how `make setup` installs kptr-lsp: editable).
@@ -36,12 +38,24 @@ class Entry:
     pattern: re.Pattern[str]
     cause: str
     fix: str
+    # Sentences about this program, from the log (verify/log_facts.py): each is shown when
+    # every fact it names is known, first after the title.
+    detail: tuple[str, ...] = ()
+    # Names of the helpers/kfuncs whose last call on the failing path is fact acquired_at
+    # (the lock still held, the IRQ flags saved...): a full-match pattern.
+    calls: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
 class Explanation:
     entry: Entry
     groups: dict[str, str]  # the variable parts of the kernel's text (register, id, type...)
+    facts: dict[str, str] = field(default_factory=dict)  # from the log (log_facts)
+
+    @property
+    def details(self) -> list[str]:
+        known = {**self.facts, **self.groups}
+        return [d.format_map(known) for d in self.entry.detail if _placeholders(d) <= set(known)]
 
     @property
     def cause(self) -> str:
@@ -53,7 +67,8 @@ class Explanation:
 
     def text(self) -> str:
         """Plain text for under the kernel's words in a diagnostic."""
-        return f"{self.entry.title}. {self.cause}\nFix: {self.fix}"
+        said = " ".join([*self.details, self.cause])
+        return f"{self.entry.title}. {said}\nFix: {self.fix}"
 
 
 def _placeholders(template: str) -> set[str]:
@@ -88,7 +103,19 @@ def parse_catalogue(text: str) -> tuple[Entry, ...]:
         missing = (_placeholders(cause) | _placeholders(fix)) - set(pattern.groupindex)
         if missing:
             raise CatalogueError(f"{where}: no group for {sorted(missing)}")
-        entries.append(Entry(entry_id, category, title, pattern, cause, fix))
+        detail = item.get("detail", [])
+        if not isinstance(detail, list) or not all(isinstance(d, str) for d in detail):
+            raise CatalogueError(f"{where}: detail must be a list of strings")
+        for d in detail:
+            unknown = _placeholders(d) - set(pattern.groupindex) - FACT_KEYS
+            if unknown:
+                raise CatalogueError(f"{where}: detail names no group or fact {sorted(unknown)}")
+        calls_text = item.get("calls")
+        try:
+            calls = re.compile(calls_text) if calls_text is not None else None
+        except (re.error, TypeError) as exc:
+            raise CatalogueError(f"{where}: calls: {exc}") from exc
+        entries.append(Entry(entry_id, category, title, pattern, cause, fix, tuple(detail), calls))
     return tuple(entries)
 
 
@@ -98,13 +125,18 @@ def catalogue() -> tuple[Entry, ...]:
     return parse_catalogue(text)
 
 
-def explain(kernel_text: str, entries: tuple[Entry, ...] | None = None) -> Explanation | None:
-    """The first catalogue entry whose pattern occurs in the kernel's error text."""
+def explain(
+    kernel_text: str,
+    entries: tuple[Entry, ...] | None = None,
+    facts: Callable[[Entry, dict[str, str]], dict[str, str]] | None = None,
+) -> Explanation | None:
+    """The first catalogue entry whose pattern occurs in the kernel's error text;
+    `facts(entry, groups)` gives what the log says about this program (verify/log_facts.py)."""
     for entry in catalogue() if entries is None else entries:
         m = entry.pattern.search(kernel_text)
         if m is not None:
             groups = {k: v for k, v in m.groupdict().items() if v is not None}
-            return Explanation(entry, groups)
+            return Explanation(entry, groups, facts(entry, groups) if facts is not None else {})
     return None
 
 
@@ -120,7 +152,10 @@ def render_docs(entries: tuple[Entry, ...] | None = None) -> str:
         "kptr-lsp shows these explanations under the kernel's own words, and links each "
         "diagnostic here (its `codeDescription`). Every entry was produced by a real program "
         "on Linux 6.18 (see `tests/programs/`). Words in {braces} are filled in from the "
-        "kernel's message.",
+        "kernel's message or, under *In your program*, from the verifier's log of your "
+        "program: {at} is the failing instruction with its C line, {call} the helper or "
+        "kfunc it calls, {reg_type} the type the verifier gave the register, {origin} the "
+        "instruction that produced its value.",
         "",
     ]
     categories: list[str] = []
@@ -138,6 +173,7 @@ def render_docs(entries: tuple[Entry, ...] | None = None) -> str:
                 "",
                 f"**Why.** {e.cause}",
                 "",
+                *([f"**In your program.** {' '.join(e.detail)}", ""] if e.detail else []),
                 f"**Fix.** {e.fix}",
                 "",
             ]

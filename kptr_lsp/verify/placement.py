@@ -24,6 +24,7 @@ from .kernel_block import with_kernel_block
 from .layout import Placement, loaded_layout, locate
 from .loader import Failure, ObjectResult, ProgramResult
 from .log import SourceNote, VerifierLog, parse_log, source_of, verdict_error
+from .log_facts import log_facts
 from .map_memory import MIB
 from .setup import Placeholder
 
@@ -118,14 +119,18 @@ class _Locator:
 
     def from_line_info(self, insn: int) -> Location | None:
         """Without source notes (no BTF in the kernel): through the loaded layout."""
+        li = self.line_info(insn)
+        if li is None:
+            return None
+        return Location(_absolute(li.file, self.ctx.path), li.line, li.col)
+
+    def line_info(self, insn: int) -> LineInfo | None:
+        """The object's line info for a loaded instruction (exact, unlike a stale note)."""
         found = self._owner(insn)
         if found is None:
             return None
         _, insn_off, infos = found
-        li = line_for(infos, insn_off)
-        if li is None:
-            return None
-        return Location(_absolute(li.file, self.ctx.path), li.line, li.col)
+        return line_for(infos, insn_off)
 
 
 def _absolute(file: str, main: str) -> str:
@@ -253,7 +258,15 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
     if primary is None:
         primary = loc.declaration()
         message += " (no source line is known for the failing instruction)"
-    explained = explain(error)
+
+    def line_of(insn: int) -> tuple[int, str] | None:
+        li = loc.line_info(insn)
+        if li is not None:
+            return li.line, li.text
+        note = source_of(log, insn)
+        return (note.line, note.text) if note is not None and note.line > 0 else None
+
+    explained = explain(error, facts=lambda e, groups: log_facts(log, groups, line_of, e.calls))
     if explained is None:
         path = _failing_path(loc, primary)
         related += [Related(step, f"on the failing path: `{text}`") for step, text in path[:-1]]

@@ -1,0 +1,85 @@
+"""Catalogue entries for the messages of issue #14 §5/§6: each one's real program (batched,
+several per file) is compiled with clang and verified by the running kernel; the kernel says
+the message, the entry explains it on the program's line, and the explanation names the
+concrete instruction, line, helper/kfunc and register facts of that program's own log."""
+
+from __future__ import annotations
+
+import pytest
+
+from kptr_lsp.analysis import Analysis
+from kptr_lsp.findings import Finding, Severity
+from kptr_lsp.pipeline import analyse
+from kptr_lsp.settings import Settings
+from kptr_lsp.verify.explanations import catalogue
+from tests.catalogue_cases import ALSO, CASES, EXISTING, PROGRAMS, Case, resolve
+from tests.expectations import read_expectations
+
+FILES = sorted({c.file for c in (*CASES, *ALSO, *EXISTING)})
+
+
+@pytest.fixture(scope="module")
+def analyses(kernel: None) -> dict[str, Analysis]:
+    """One analysis per file (each file holds many programs, each verified on its own)."""
+    out: dict[str, Analysis] = {}
+    for file in FILES:
+        path = PROGRAMS / file
+        out[file] = analyse(str(path), path.read_text(), Settings())
+    return out
+
+
+def _error_of(analysis: Analysis, program: str) -> Finding:
+    errors = [
+        f for f in analysis.findings if f.severity is Severity.ERROR and program in f.programs
+    ]
+    assert len(errors) == 1, [(f.line, f.message[:60]) for f in errors]
+    return errors[0]
+
+
+@pytest.mark.parametrize("case", [*CASES, *ALSO, *EXISTING], ids=lambda c: f"{c.entry}:{c.program}")
+def test_kernel_message_is_explained_with_this_programs_facts(
+    analyses: dict[str, Analysis], case: Case
+) -> None:
+    path = PROGRAMS / case.file
+    text = path.read_text()
+    analysis = analyses[case.file]
+    program = next(p for p in analysis.programs if p.name == case.program)
+    assert not program.accepted, f"{case.program} loaded: the kernel did not reject it"
+    error = _error_of(analysis, case.program)
+    # The kernel's (or libbpf's) words, as the file's EXPECT on that line quotes them.
+    expect = [e for e in read_expectations(path).expects if e.line == error.line]
+    assert expect, f"{case.program}: error on line {error.line}, no EXPECT there"
+    assert expect[0].text in error.message
+    # Our explanation: the entry, filled with this log's facts.
+    assert error.explanation_id == case.entry
+    entry = next(e for e in catalogue() if e.id == case.entry)
+    assert error.explanation is not None
+    assert error.explanation.startswith(entry.title)
+    assert "{" not in error.explanation.replace("{ ", "")
+    for detail in case.details:
+        assert resolve(detail, text) in error.explanation, error.explanation
+
+
+def test_every_new_entry_has_a_case_with_details() -> None:
+    ids = {e.id for e in catalogue()}
+    for case in CASES:
+        assert case.entry in ids
+        entry = next(e for e in catalogue() if e.id == case.entry)
+        # An entry that can name this program's facts does, and its case checks one.
+        if entry.detail:
+            assert case.details, case.entry
+
+
+def test_removed_kptr_get_is_not_called_a_misspelling(analyses: dict[str, Analysis]) -> None:
+    """§6: libbpf (1.4) on 6.18 says only that the kfunc is not found; the explanation gives
+    today's replacement instead of the generic 'misspelling or newer kfunc' of kfunc-unknown."""
+    analysis = analyses["catalogue/removed_kptr_get.bpf.c"]
+    error = _error_of(analysis, "parent_pid")
+    assert "'bpf_task_kptr_get': not found in kernel or module BTFs" in error.message
+    assert error.explanation is not None
+    assert "a misspelling," not in error.explanation
+    fix = error.explanation.split("\nFix: ", 1)[1]
+    # RCU read section, load the kptr, acquire with the matching *_acquire, release after.
+    order = ["bpf_rcu_read_lock()", "p = v->field", "bpf_task_acquire(p)", "bpf_rcu_read_unlock()"]
+    positions = [fix.index(step) for step in order]
+    assert positions == sorted(positions)
