@@ -196,6 +196,7 @@ class _Cache:
         self._index: Any = None
         self._shares_pch = False
         self._version = ""
+        self._parsing = threading.Lock()
 
     def parse(self, path: str, text: str, cmd: tuple[str, ...]) -> SyntaxTree:
         path = os.path.abspath(path)
@@ -221,13 +222,15 @@ class _Cache:
         args = parse_args(cmd, ready)
         unsaved = text if ready is None else ready.preamble.blanked(text)
         try:
-            tu = index.parse(path, args=list(args), unsaved_files=[(path, unsaved)], options=0)
+            with self._parsing:  # one parse at a time on the shared index
+                tu = index.parse(path, args=list(args), unsaved_files=[(path, unsaved)], options=0)
             if ready is not None and any(
                 pch.PCH_REFUSED.search(d.spelling) for d in tu.diagnostics
             ):
                 pch.CACHE.refused(ready.key)
                 args = parse_args(cmd, None)
-                tu = index.parse(path, args=list(args), unsaved_files=[(path, text)], options=0)
+                with self._parsing:
+                    tu = index.parse(path, args=list(args), unsaved_files=[(path, text)], options=0)
         except cindex.TranslationUnitLoadError as exc:
             raise SyntaxUnavailable(f"libclang could not parse {path}: {exc}") from exc
         tree = SyntaxTree(path, text, _functions(tu, path, text, cindex))
