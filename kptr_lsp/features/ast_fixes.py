@@ -5,14 +5,20 @@ the tree says which expression on that line the register held, which statement h
 which block to put a check in. Each function here returns candidate `Fix`es; none is offered
 before the kernel has accepted the program it produces (fix_proof.py).
 
-- `R1 invalid mem access '…or_null…'`: a NULL check on the pointer the register held, which
-  for `v->task->pid` is `v->task` (loaded into a new local), not the already-checked `v`;
+- `R1 invalid mem access '…or_null…'` (also through `__sync_*` builtins), `pointer arithmetic
+  on …or_null… prohibited`, `Possibly NULL pointer passed to … argN`: a NULL check on the
+  pointer the register held, which for `v->task->pid` is `v->task` (loaded into a new local),
+  not the already-checked `v`; the early return gives what the function's last `return` gives
+  when that is a constant (`XDP_PASS`), else 0;
+- `Unreleased reference`: the release matching the acquire before each return that still
+  holds the reference (not in the branch where the acquire returned NULL);
 - `R2 unbounded memory access` / `min value is negative` on a helper's size argument: clamp
   that variable to the buffer before the call;
 - `invalid access to packet`: a bounds check against `data_end` that covers the access,
   returning what the function's existing check returns;
 - `must be a rcu pointer` on an acquire kfunc: the kptr load and the acquire inside
   `bpf_rcu_read_lock()`/`bpf_rcu_read_unlock()` (every return in between unlocks first);
+- `BPF_EXIT … inside bpf_rcu_read_lock-ed region`: `bpf_rcu_read_unlock()` before the return;
 - a call to a removed `*_kptr_get` kfunc: RCU read section, load, `*_acquire`;
 - a CO-RE relocation libbpf could not resolve: a `bpf_core_field_exists()` guard.
 """
@@ -90,8 +96,18 @@ def _indent(lines: list[str], line: int) -> str:
     return src[: len(src) - len(src.lstrip())]
 
 
-def _return(fn: Function) -> str:
-    return "return;" if fn.result == "void" else "return 0;"
+def _return(fn: Function, lines: list[str]) -> str:
+    """How the function returns early: the constant its last `return` gives (`XDP_PASS`),
+    else 0 (nothing for a void function)."""
+    if fn.result == "void":
+        return "return;"
+    returns = [n for n in fn.body.walk() if n.kind == "RETURN_STMT" and n.children]
+    if returns:
+        value = unwrap(returns[-1].children[0])
+        constant = value.kind == "DECL_REF_EXPR" and value.ref_kind == "ENUM_CONSTANT_DECL"
+        if constant or value.kind == "INTEGER_LITERAL":
+            return f"return {returns[-1].children[0].text(lines)};"
+    return "return 0;"
 
 
 def _insert_before(stmt: Node, text: str) -> Edit:
@@ -180,21 +196,64 @@ def _ptr_decl(pointee: str, name: str) -> str:
 # --- NULL check ---------------------------------------------------------------------------
 
 _NULL_DEREF = re.compile(r"\bR(\d+) invalid mem access '\w*or_null\w*'")
+_NULL_ARITH = re.compile(r"\bR(\d+) pointer arithmetic on \w*or_null\w* prohibited")
+_NULL_ARG = re.compile(r"Possibly NULL pointer passed to (trusted |helper )?arg(\d+)")
+_ATOMIC = re.compile(r"^__(?:sync|atomic)_")
+
+
+def _maybe_null_pointers(stmt: Node, line: int, message: str) -> tuple[int | None, list[Node]]:
+    """The register the message names (None: not said) and the pointer expressions on `line`
+    it may be about: what is dereferenced, passed, or offset there."""
+    if m := _NULL_DEREF.search(message):
+        bases = [base for _, base in _dereferences(stmt, line)]
+        bases += [  # __sync_fetch_and_add(p, 1) dereferences p
+            call.children[1]
+            for call in stmt.walk()
+            if call.kind == "CALL_EXPR"
+            and _ATOMIC.match(call.spelling)
+            and len(call.children) > 1
+            and call.line <= line <= call.end_line
+            and call.children[1].pointee
+        ]
+        return int(m.group(1)), bases
+    if m := _NULL_ARITH.search(message):
+        bases = [
+            side
+            for node in stmt.walk()
+            if node.kind == "BINARY_OPERATOR" and node.operator in ("+", "-")
+            for side in node.children
+            if side.pointee and node.line <= line <= node.end_line
+        ]
+        return int(m.group(1)), bases
+    if m := _NULL_ARG.search(message):
+        # kfuncs count arguments from 0 (`trusted arg0`), helpers name the register (`arg2`).
+        index = int(m.group(2)) - (1 if m.group(1) == "helper " else 0)
+        bases = [
+            call.children[1 + index]
+            for call in stmt.walk()
+            if call.kind == "CALL_EXPR"
+            and call.line <= line <= call.end_line
+            and 0 <= index < len(call.children) - 1
+            and call.children[1 + index].pointee
+        ]
+        return (index + 1 if m.group(1) == "helper " else None), bases
+    return None, []
 
 
 def null_check(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[Fix]:
-    m = _NULL_DEREF.search(finding.message)
     fn = tree.function_at(finding.line)
-    if m is None or fn is None:
-        return []
-    at = _statement(fn, finding.line)
-    if at is None:
+    at = _statement(fn, finding.line) if fn is not None else None
+    if fn is None or at is None:
         return []
     _, stmt = at
-    struct = _struct_of(_register_type(_program_log(analysis, finding), int(m.group(1))))
-    candidates = _dereferences(stmt, finding.line)
-    if struct:
-        candidates = [c for c in candidates if c[1].pointee == struct]
+    reg, bases = _maybe_null_pointers(stmt, finding.line, finding.message)
+    if not bases:
+        return []
+    if reg is not None:
+        struct = _struct_of(_register_type(_program_log(analysis, finding), reg))
+        if struct:
+            bases = [b for b in bases if b.pointee == struct]
+    candidates = [(b, b) for b in bases]
     if not candidates:
         return []
     col = finding.location.col - 1
@@ -204,7 +263,7 @@ def null_check(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[F
     lines = analysis.text.split("\n")
     indent = _indent(lines, stmt.line)
     unit = _unit(indent)
-    ret = _return(fn)
+    ret = _return(fn, lines)
     var = _variable(base)
     if var is not None:
         check = f"{indent}if (!{var})\n{indent}{unit}{ret}\n"
@@ -399,6 +458,24 @@ def _append_after(lines: list[str], stmt: Node, text: str) -> Edit:
 
 def _unlock_before_return(lines: list[str], ret: Node) -> list[Edit]:
     return list(_release_before(lines, ret.line, "bpf_rcu_read_unlock", "bpf_rcu_read_unlock();"))
+
+
+_EXIT_IN_RCU = re.compile(r"BPF_EXIT instruction .*inside bpf_rcu_read_lock-ed region")
+
+
+def rcu_unlock(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[Fix]:
+    """A return inside an RCU read section: close the section before it."""
+    if not _EXIT_IN_RCU.search(finding.message):
+        return []
+    fn = tree.function_at(finding.line)
+    if fn is None:
+        return []
+    returns = [n for n in fn.body.walk() if n.kind == "RETURN_STMT" and n.line == finding.line]
+    if len(returns) != 1:
+        return []
+    lines = analysis.text.split("\n")
+    edits = _unlock_before_return(lines, returns[0])
+    return [Fix("Call bpf_rcu_read_unlock() before this return", tuple(edits), finding)]
 
 
 # --- removed *_kptr_get -------------------------------------------------------------------
@@ -615,7 +692,16 @@ def release_leak(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list
     return fixes
 
 
-FIXERS = (null_check, release_leak, clamp_size, packet_bounds, rcu_section, kptr_get, core_guard)
+FIXERS = (
+    null_check,
+    release_leak,
+    clamp_size,
+    packet_bounds,
+    rcu_section,
+    rcu_unlock,
+    kptr_get,
+    core_guard,
+)
 
 
 def fixes(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[Fix]:

@@ -1,6 +1,6 @@
 """Quick fixes placed on libclang's tree: for each kind, the exact edit offered, and the real
 kernel verifier accepting the program once the edit is applied (and refusing the program
-before). Programs are in tests/programs/fixes/ (plus the CO-RE one in rejected/)."""
+before). Programs are in tests/programs/fixes/ (one per kind), and rejected/ and catalogue/."""
 
 from __future__ import annotations
 
@@ -71,6 +71,30 @@ CASES = {
         "\tif (t)\n"
         "\t\tt = bpf_task_acquire(t);\n"
         "\tbpf_rcu_read_unlock();",
+    ),
+    # The pointer an atomic builtin dereferences; an early return with the function's own
+    # default (XDP_PASS), not 0 (XDP_ABORTED).
+    "rejected/two_programs_one_bad": (
+        "Return early when `n` is NULL",
+        "\tn = bpf_map_lookup_elem(&per_ifindex, &key);\n"
+        "\tif (!n)\n"
+        "\t\treturn XDP_PASS;\n"
+        "\t__sync_fetch_and_add(n, 1);",
+    ),
+    "catalogue/null_pointer_arithmetic": (
+        "Return early when `v` is NULL",
+        "\t__u64 *v = bpf_map_lookup_elem(&table, &key);\n"
+        "\tif (!v)\n"
+        "\t\treturn XDP_PASS;\n"
+        "\t__u64 *w = v + ",
+    ),
+    "catalogue/kfunc_null_arg": (
+        "Return early when `t` is NULL",
+        "\tif (!t)\n\t\treturn 0;\n\tbpf_task_release(t);",
+    ),
+    "catalogue/rcu_unlock_missing": (
+        "Call bpf_rcu_read_unlock() before this return",
+        "\tpid = task->pid;\n\tbpf_rcu_read_unlock();\n\treturn pid & 1;",
     ),
     "rejected/core_legacy_field_unguarded": (
         "Guard the read of task_struct___legacy.state with bpf_core_field_exists(old->state)",
