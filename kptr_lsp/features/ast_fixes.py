@@ -26,6 +26,7 @@ before the kernel has accepted the program it produces (fix_proof.py).
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator
 
@@ -117,18 +118,30 @@ def _insert_before(stmt: Node, text: str) -> Edit:
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 
 
+_DECLARED: dict[tuple[str, float, str], bool] = {}  # (header, mtime, name) → declares it
+
+
+def _prototype_in(text: str, name: str) -> bool:
+    pattern = re.compile(rf"\b{re.escape(name)}\s*\([^;{{}}()]*\)[^;{{}}()]*;")
+    return name in text and pattern.search(_COMMENT.sub(" ", text)) is not None
+
+
 def _declares(analysis: Analysis, name: str) -> bool:
     """Whether the file or a header its compile read declares the function `name` (a
-    prototype outside comments: `… name(…);`)."""
-    pattern = re.compile(rf"\b{re.escape(name)}\s*\([^;{{}}()]*\)[^;{{}}()]*;")
-    texts = [analysis.text]
+    prototype outside comments: `… name(…);`). Headers are read once per version."""
+    if _prototype_in(analysis.text, name):
+        return True
     for header in analysis.compile.headers if analysis.compile is not None else ():
         try:
-            with open(header.path, encoding="utf-8", errors="replace") as f:
-                texts.append(f.read())
+            key = (header.path, os.stat(header.path).st_mtime, name)
+            if key not in _DECLARED:
+                with open(header.path, encoding="utf-8", errors="replace") as f:
+                    _DECLARED[key] = _prototype_in(f.read(), name)
         except OSError:
             continue
-    return any(name in t and pattern.search(_COMMENT.sub(" ", t)) for t in texts)
+        if _DECLARED[key]:
+            return True
+    return False
 
 
 def _declare_missing(analysis: Analysis, names: Iterable[str]) -> list[Edit]:

@@ -23,6 +23,7 @@ from kptr_lsp.toolchain.clang import find_clang
 from kptr_lsp.toolchain.syntax import SyntaxUnavailable, _index, parse_args
 
 _KEEP = 4  # parsed files kept
+_PCH_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,13 @@ class _Cache:
         # text, tens of milliseconds, instead of vmlinux.h again.
         ready = None
         if self._shares_pch:
-            ready = pch.CACHE.lookup(cmd, text, self._version, os.path.dirname(path))
+            cwd = os.path.dirname(path)
+            if pch.CACHE.building(cmd, text, self._version):
+                # The analysis's compile is building it: waiting beats parsing vmlinux.h
+                # beside that build on two cores.
+                ready = pch.CACHE.wait_ready(cmd, text, self._version, cwd, _PCH_WAIT_S)
+            else:
+                ready = pch.CACHE.lookup(cmd, text, self._version, cwd)
         args = parse_args(cmd, ready)
         unsaved = text if ready is None else ready.preamble.blanked(text)
         try:
