@@ -34,7 +34,7 @@ from ..analysis import Analysis
 from ..findings import Finding
 from ..toolchain.syntax import SyntaxUnavailable
 from ..toolchain.syntax_tree import Function, Node, SyntaxTree, parse
-from .fixes import Edit, Fix, _release_before, _unit, _unused_name
+from .fixes import Edit, Fix, _release_before, _unit
 
 log = logging.getLogger(__name__)
 _WRAPPERS = ("UNEXPOSED_EXPR", "PAREN_EXPR")
@@ -109,6 +109,21 @@ def _return(fn: Function, lines: list[str]) -> str:
         if constant or value.kind == "INTEGER_LITERAL":
             return f"return {returns[-1].children[0].text(lines)};"
     return "return 0;"
+
+
+def _free_name(fn: Function, names: tuple[str, ...]) -> str:
+    """The first of `names` the function neither declares nor refers to (a global it does not
+    use may be shadowed), else the first suffixed with a number."""
+    taken = {n for n, _ in fn.params} | {
+        n.spelling for n in fn.body.walk() if n.kind in ("VAR_DECL", "DECL_REF_EXPR")
+    }
+    for name in names:
+        if name not in taken:
+            return name
+    n = 2
+    while f"{names[0]}{n}" in taken:
+        n += 1
+    return f"{names[0]}{n}"
 
 
 def _insert_before(stmt: Node, text: str) -> Edit:
@@ -285,7 +300,7 @@ def null_check(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[F
     inner = unwrap(base)
     member = inner.spelling if inner.kind == "MEMBER_REF_EXPR" else "ptr"
     owner = _variable(inner.children[0]) if inner.children else None
-    local = _unused_name(analysis.text, (member, f"{owner}_{member}" if owner else f"{member}_ptr"))
+    local = _free_name(fn, (member, f"{owner}_{member}" if owner else f"{member}_ptr"))
     expr = base.text(lines)
     text = (
         f"{indent}{_ptr_decl(base.pointee, local)} = {expr};\n"
@@ -346,6 +361,7 @@ _PACKET = re.compile(
     r"invalid access to packet, off=(\d+) size=(\d+), R(\d+)\(id=\d+,off=\d+,r=(\d+)\)"
 )
 _COMPARE = (">", ">=", "<", "<=")
+_PACKET_CTX = ("struct xdp_md *", "struct __sk_buff *")
 
 
 def _end_check(fn: Function, before: int, lines: list[str]) -> tuple[Node, str] | None:
@@ -371,24 +387,33 @@ def packet_bounds(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> lis
         return []
     at = _statement(fn, finding.line)
     lines = analysis.text.split("\n")
-    check = _end_check(fn, finding.line, lines)
-    if at is None or check is None:
+    if at is None:
         return []
     _, stmt = at
-    guard, end = check
-    then = guard.children[1].text(lines).strip()
-    if not then.endswith((";", "}")):
-        then += ";"
+    indent = _indent(lines, stmt.line)
+    check = _end_check(fn, finding.line, lines)
+    load = ""
+    if check is not None:
+        guard, end = check
+        then = guard.children[1].text(lines).strip()
+        if not then.endswith((";", "}")):
+            then += ";"
+        why = f"the check on line {guard.line} proves only {m.group(4)} bytes"
+    else:
+        # No check at all: load data_end from the context the way the code loaded data.
+        ctx = next((n for n, t in fn.params if t in _PACKET_CTX), None)
+        if ctx is None:
+            return []
+        end = _free_name(fn, ("data_end", "pkt_end"))
+        load = f"{indent}void *{end} = (void *)(long){ctx}->data_end;\n"
+        then = _return(fn, lines)
+        why = "nothing checks the packet's length"
     for _, base in _dereferences(stmt, finding.line):
         var = _variable(base)
         if var is None or not base.pointee.startswith("struct "):
             continue
-        indent = _indent(lines, stmt.line)
-        text = f"{indent}if ((void *)({var} + 1) > {end})\n{indent}{_unit(indent)}{then}\n"
-        title = (
-            f"Check `{var} + 1` against `{end}` before this access "
-            f"(the check on line {guard.line} proves only {m.group(4)} bytes)"
-        )
+        text = f"{load}{indent}if ((void *)({var} + 1) > {end})\n{indent}{_unit(indent)}{then}\n"
+        title = f"Check `{var} + 1` against `{end}` before this access ({why})"
         return [Fix(title, (_insert_before(stmt, text),), finding)]
     return []
 

@@ -67,6 +67,7 @@ class Function:
     name: str
     result: str  # canonical result type spelling
     body: Node  # COMPOUND_STMT
+    params: tuple[tuple[str, str], ...] = ()  # (name, canonical type spelling)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,10 @@ def _functions(tu: Any, path: str, text: str, cindex: Any) -> tuple[Function, ..
         if node is None:
             continue
         result = cursor.result_type.get_canonical().spelling
-        out.append(Function(cursor.spelling, result, node))
+        params = tuple(
+            (a.spelling, a.type.get_canonical().spelling) for a in cursor.get_arguments()
+        )
+        out.append(Function(cursor.spelling, result, node, params))
     return tuple(out)
 
 

@@ -42,6 +42,16 @@ CASES = {
         "\t\treturn XDP_PASS;\n"
         "\tif (ip->protocol == IPPROTO_UDP)",
     ),
+    # No check at all: data_end is loaded from the context first.
+    "catalogue/packet_no_bounds_check": (
+        "Check `eth + 1` against `data_end` before this access "
+        "(nothing checks the packet's length)",
+        "\tstruct ethhdr *eth = data;\n\n"
+        "\tvoid *data_end = (void *)(long)ctx->data_end;\n"
+        "\tif ((void *)(eth + 1) > data_end)\n"
+        "\t\treturn XDP_PASS;\n"
+        "\tif (eth->h_proto == 0x0008)",
+    ),
     "fixes/rcu_kptr_no_lock": (
         "Load and acquire `t` inside bpf_rcu_read_lock()/bpf_rcu_read_unlock()",
         "\tbpf_rcu_read_lock();\n"
