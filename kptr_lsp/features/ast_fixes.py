@@ -347,11 +347,25 @@ def clamp_size(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[F
         unit = _unit(indent)
         bound = f"sizeof({buf.text(lines)})"
         size_type = unwrap(args[arg]).type
+        signed = not size_type.startswith("unsigned") and size_type != "_Bool"
         text = f"{indent}if ({size} > {bound})\n{indent}{unit}{size} = {bound};\n"
-        if not size_type.startswith("unsigned") and size_type not in ("_Bool",):
+        if signed:
             text += f"{indent}if ({size} < 0)\n{indent}{unit}{size} = 0;\n"
-        title = f"Clamp `{size}` to {bound} before {call.spelling}()"
-        return [Fix(title, (_insert_before(stmt, text),), finding)]
+        clamp = Fix(
+            f"Clamp `{size}` to {bound} before {call.spelling}()",
+            (_insert_before(stmt, text),),
+            finding,
+        )
+        # clang may turn the clamp into a copy the verifier does not bound (the kernel tells):
+        # a branch that leaves on the same register always bounds it.
+        test = f"{size} > {bound}" + (f" || {size} < 0" if signed else "")
+        text = f"{indent}if ({test})\n{indent}{unit}{_return(fn, lines)}\n"
+        leave = Fix(
+            f"Return early when `{size}` exceeds {bound}",
+            (_insert_before(stmt, text),),
+            finding,
+        )
+        return [clamp, leave]
     return []
 
 
