@@ -34,7 +34,7 @@ from ..analysis import Analysis
 from ..findings import Finding
 from ..toolchain.syntax import SyntaxUnavailable
 from ..toolchain.syntax_tree import Function, Node, SyntaxTree, parse
-from .fixes import Edit, Fix, _release_before, _unit
+from .fixes import Edit, Fix, _unit
 
 log = logging.getLogger(__name__)
 _WRAPPERS = ("UNEXPOSED_EXPR", "PAREN_EXPR")
@@ -314,6 +314,45 @@ def null_check(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[F
     return [Fix(title, edits, finding)]
 
 
+def _parent(fn: Function, target: Node) -> Node | None:
+    for node in fn.body.walk():
+        if any(child is target for child in node.children):
+            return node
+    return None
+
+
+def _before_return(lines: list[str], fn: Function, ret: Node, call: str, var: str) -> list[Edit]:
+    """`call` run just before the return `ret`: the return braced with it when it is the lone
+    body of an `if`, its value computed first when it reads `var`."""
+    indent = _indent(lines, ret.line)
+    value = ret.children[0].text(lines) if ret.children else ""
+    if var and ret.children and any(_variable(n) == var for n in ret.children[0].walk()):
+        name = _free_name(fn, ("ret", "retval"))
+        body = [f"{fn.result} {name} = {value};", call, f"return {name};"]
+    else:
+        body = [call, f"return {value};" if value else "return;"]
+    src = lines[ret.end_line - 1]
+    end = ret.end_col + 1 if src[ret.end_col : ret.end_col + 1] == ";" else ret.end_col
+    parent = _parent(fn, ret)
+    if parent is None or parent.kind == "COMPOUND_STMT":
+        return [Edit(ret.line, ret.col, ret.end_line, end, f"\n{indent}".join(body))]
+    outer = _indent(lines, parent.line)
+    unit = _unit(outer)
+    if parent.kind == "IF_STMT" and len(parent.children) > 1 and parent.children[1] is ret:
+        cond = parent.children[0]
+        head = lines[cond.end_line - 1]
+        close = head.find(")", cond.end_col)
+        if ret.line != parent.line and close >= 0 and cond.end_line < ret.line:
+            inner = "".join(f"{indent}{b}\n" for b in body[:-1]) + f"{indent}{body[-1]}"
+            return [
+                Edit(cond.end_line, close + 1, cond.end_line, close + 1, " {"),
+                Edit(ret.line, 0, ret.end_line, end, f"{inner}\n{outer}}}"),
+            ]
+    # `if (x) return 0;` on one line, an else or a loop body: a block in the return's place.
+    inner = "".join(f"{outer}{unit}{b}\n" for b in body)
+    return [Edit(ret.line, ret.col, ret.end_line, end, f"{{\n{inner}{outer}}}")]
+
+
 # --- clamp a helper's size argument -------------------------------------------------------
 
 _SIZE_ARG = re.compile(r"\bR([1-5]) (?:unbounded memory access|min value is negative)")
@@ -492,7 +531,7 @@ def rcu_section(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[
     for between in block.children[block.children.index(load) + 1 : index]:
         for node in between.walk():
             if node.kind == "RETURN_STMT":
-                edits += _unlock_before_return(lines, node)
+                edits += _unlock_before_return(lines, fn, node)
     edits += _declare_missing(analysis, ("bpf_rcu_read_lock", "bpf_rcu_read_unlock"))
     title = f"Load and acquire `{var}` inside bpf_rcu_read_lock()/bpf_rcu_read_unlock()"
     return [Fix(title, tuple(edits), finding)]
@@ -508,8 +547,8 @@ def _append_after(lines: list[str], stmt: Node, text: str) -> Edit:
     return Edit(stmt.end_line, end, stmt.end_line, end, text)
 
 
-def _unlock_before_return(lines: list[str], ret: Node) -> list[Edit]:
-    return list(_release_before(lines, ret.line, "bpf_rcu_read_unlock", "bpf_rcu_read_unlock();"))
+def _unlock_before_return(lines: list[str], fn: Function, ret: Node) -> list[Edit]:
+    return _before_return(lines, fn, ret, "bpf_rcu_read_unlock();", "")
 
 
 _EXIT_IN_RCU = re.compile(r"BPF_EXIT instruction .*inside bpf_rcu_read_lock-ed region")
@@ -526,7 +565,7 @@ def rcu_unlock(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[F
     if len(returns) != 1:
         return []
     lines = analysis.text.split("\n")
-    edits = _unlock_before_return(lines, returns[0])
+    edits = _unlock_before_return(lines, fn, returns[0])
     return [Fix("Call bpf_rcu_read_unlock() before this return", tuple(edits), finding)]
 
 
@@ -739,7 +778,7 @@ def release_leak(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list
     for title, release in releases:
         edits: list[Edit] = []
         for ret in returns:
-            edits += _release_before(lines, ret.line, var, release)
+            edits += _before_return(lines, fn, ret, release, var)
         fixes.append(Fix(f"{title} {where}", tuple(edits), finding))
     return fixes
 

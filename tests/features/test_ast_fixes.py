@@ -75,7 +75,8 @@ CASES = {
         "Release `parent` with bpf_task_release() before this return",
         "\tif (!parent)\n"
         "\t\treturn 0;\n"
-        "\tif (clone_flags & CLONE_THREAD) {\n"
+        # the comment that ends the `if` line stays after the brace
+        "\tif (clone_flags & CLONE_THREAD) { /* a thread: its process was counted already */\n"
         "\t\tbpf_task_release(parent);\n"
         "\t\treturn 0;\n"
         "\t}\n",

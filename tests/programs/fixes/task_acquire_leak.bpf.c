@@ -19,7 +19,7 @@ int BPF_PROG(watch_child, struct task_struct *task, u64 clone_flags)
 	parent = bpf_task_acquire(task->real_parent); /* EXPECT: error "Unreleased reference" */
 	if (!parent)
 		return 0;
-	if (clone_flags & CLONE_THREAD)
+	if (clone_flags & CLONE_THREAD) /* a thread: its process was counted already */
 		return 0;
 	tgid = parent->tgid;
 	bpf_task_release(parent);
