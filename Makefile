@@ -90,6 +90,7 @@ kernels: setup
 bench: setup
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/real_projects.py  # 52 objects in real tools' styles; programs per object
+	$(BIN)/python bench/fixes.py  # quick fixes: listing (libclang tree) and kernel proof per fix kind
 	$(BIN)/python bench/repos.py  # check DIR -j 1/-j 2 over 5/10/20 files, by-hand loop beside
 
 # Fuzz the BTF, .BTF.ext, ELF and verifier-log readers with 10,000 mutated real inputs each,

@@ -21,7 +21,7 @@ from . import __version__
 from .analysis import Analysis
 from .features.hover import hover_text
 from .findings import Finding, Location, Severity, Source
-from .lsp.actions import code_actions
+from .lsp.actions import code_actions, resolve_action
 from .lsp.diagnostics import by_uri, uri_of
 from .lsp.inlay import inlay_hints_for
 from .lsp.scheduler import Scheduler
@@ -420,7 +420,9 @@ async def on_hover(ls: KptrLanguageServer, params: types.HoverParams) -> types.H
 
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
-    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    types.CodeActionOptions(
+        code_action_kinds=[types.CodeActionKind.QuickFix], resolve_provider=True
+    ),
 )
 async def on_code_action(
     ls: KptrLanguageServer, params: types.CodeActionParams
@@ -428,15 +430,52 @@ async def on_code_action(
     analysis = ls.current_analysis(params.text_document.uri)
     if analysis is None:
         return None
-    # In a thread: a fix may read the kernel's BTF for the matching release kfunc.
+    document_caps = ls.client_capabilities.text_document
+    action_caps = document_caps.code_action if document_caps is not None else None
+    support = action_caps.resolve_support if action_caps is not None else None
+    # In a thread: a fix parses the file with libclang, may read the kernel's BTF for the
+    # matching release kfunc, and (without resolve) is proven by the kernel before it is listed.
     return await asyncio.to_thread(
-        code_actions,
-        analysis,
-        params.text_document.uri,
-        params.range,
-        params.context,
-        ls.workspace.position_codec,
+        functools.partial(
+            code_actions,
+            analysis,
+            params.text_document.uri,
+            params.range,
+            params.context,
+            ls.workspace.position_codec,
+            ls.settings,
+            ls._workspace_root(),
+            lazy=support is not None and "edit" in support.properties,
+        )
     )
+
+
+@server.feature(types.CODE_ACTION_RESOLVE)
+async def on_code_action_resolve(
+    ls: KptrLanguageServer, action: types.CodeAction
+) -> types.CodeAction:
+    data = action.data if isinstance(action.data, dict) else {}
+    analysis = ls.current_analysis(str(data.get("uri", "")))
+    # In a thread: the proof compiles the fixed buffer and loads it into the kernel.
+    resolved = await asyncio.to_thread(
+        resolve_action,
+        action,
+        analysis,
+        ls.workspace.position_codec,
+        ls.settings,
+        ls._workspace_root(),
+    )
+    document_caps = ls.client_capabilities.text_document
+    action_caps = document_caps.code_action if document_caps is not None else None
+    if resolved.disabled is not None and not (action_caps and action_caps.disabled_support):
+        # The editor cannot show a disabled action: say why picking it changed nothing.
+        ls.window_show_message(
+            types.ShowMessageParams(
+                types.MessageType.Info,
+                f"kptr-lsp: {resolved.title}: not applied, {resolved.disabled.reason}",
+            )
+        )
+    return resolved
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_LENS)

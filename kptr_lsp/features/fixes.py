@@ -1,4 +1,8 @@
-"""Quick fixes for the verifier's most common complaints, as plain text edits. Pure: no LSP.
+"""Quick fixes for the verifier's complaints, as plain text edits. Pure: no LSP.
+
+`fixes_for()` first asks ast_fixes.py, which places fixes on libclang's syntax tree (the
+expression the register held, the statement and block around it). What follows here is the
+lexical fallback, used when the tree gives nothing (libclang missing, a shape it does not know):
 
 - `invalid mem access '…or_null…'`: return early when the pointer is NULL, right after the
   line that produced it (a map lookup or a kptr load);
@@ -7,9 +11,7 @@
 - `store to referenced kptr disallowed`: swap the pointer in with `bpf_kptr_xchg()` and
   release what comes back.
 
-The C is read lexically around the lines the verifier names; a fix is offered only when the
-statement it rewrites looks like what the verifier described. Each fix is proven on a real
-program by the tests: applied, then loaded into the kernel again.
+None of these is offered to the editor before the kernel accepted it (fix_proof.py).
 """
 
 from __future__ import annotations
@@ -274,6 +276,11 @@ def fixes_for(analysis: Analysis, finding: Finding) -> list[Fix]:
     same = os.path.realpath(finding.file) == os.path.realpath(analysis.path)
     if finding.source is not Source.VERIFIER or not same:
         return []
+    from .ast_fixes import tree_fixes  # placed on libclang's tree (imports this module)
+
+    placed = tree_fixes(analysis, finding)
+    if placed:
+        return placed
     if "invalid mem access" in finding.message and "or_null" in finding.message:
         return null_check(analysis, finding)
     if "Unreleased reference" in finding.message:
