@@ -8,11 +8,11 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from kptr_lsp.findings import Severity
-from kptr_lsp.features.lenses import program_lenses
 from kptr_lsp.analysis import Analysis
+from kptr_lsp.features.lenses import program_lenses
+from kptr_lsp.findings import Severity
 from kptr_lsp.pipeline import analyse
-from kptr_lsp.settings import Settings, GuestKernel
+from kptr_lsp.settings import GuestKernel, Settings
 from kptr_lsp.targets.kernels import ReadyKernel
 from kptr_lsp.verify.loader import Failure
 from kptr_lsp.verify.struct_ops_link import release_lacks_links
