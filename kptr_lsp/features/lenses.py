@@ -130,6 +130,8 @@ def program_lenses(
             delta = stats.processed_insns - previous[fn.name]
         reason = _not_verified(result)
         title = lens_title(verdict, stats, delta, reason) + other_kernels(analysis, fn.name)
+        if fn.name in analysis.guest_programs:  # guestVerify: the guest kernel judged it
+            title += f" · in guest {analysis.guest_label}"
         lenses.append(ProgramLens(fn.name, fn.section, location, verdict, stats, delta, title))
     return lenses
 
