@@ -152,6 +152,8 @@ def analyse(
             return partial(
                 tuple(findings), model=model, not_verified_reason=why, wants_guest=guest_wanted
             )
+        if cancelled is not None and cancelled.is_set():
+            return partial(tuple(findings), model=model)
         ctx = ObjectContext(path, result.obj, model.obj, model.ext, model.decls)
         t2 = time.perf_counter()
         judged = verify_in_guest(

@@ -20,7 +20,7 @@ from kptr_lsp.targets.fetch import CACHE_DIR, image_digest
 from kptr_lsp.targets.kernels import TargetError, image_of
 from kptr_lsp.targets.vm import QEMU
 from kptr_lsp.toolchain.debian import libbpf_dir
-from tests.lsp.harness import answer_refreshes
+from tests.lsp.harness import answer_refreshes, apply
 from tests.targets.conftest import IMAGE_73, PACKAGE_73, vms_of, wait_vms_gone
 from tests.verify.privileged import DROP, can_drop_privileges, helper_service, shared_dir
 
@@ -292,6 +292,37 @@ async def test_without_bpf_the_guest_kernel_verifies_with_one_notice(scratch: Pa
         assert hover is not None and isinstance(hover.contents, types.MarkupContent)
         state = "`r0`: pointer into a value of map `syscalls_per_pi` (8 bytes) — may be NULL"
         assert state in hover.contents.value, hover.contents.value
+
+        # a quick fix, applied, is verified again in the guest, which accepts it
+        actions = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                types.TextDocumentIdentifier(uri),
+                error.range,
+                types.CodeActionContext(diagnostics=[error]),
+            )
+        )
+        (fix,) = [a for a in actions or [] if isinstance(a, types.CodeAction) and a.edit]
+        assert fix.edit is not None and fix.edit.changes is not None
+        fixed = apply(path.read_text(), list(fix.edit.changes[uri]))
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                [types.TextDocumentContentChangeWholeDocument(text=fixed)],
+            )
+        )
+
+        async def accepted() -> None:
+            while True:
+                lenses = await client.text_document_code_lens_async(
+                    types.CodeLensParams(types.TextDocumentIdentifier(uri))
+                )
+                got = [x.command.title for x in lenses or [] if x.command is not None]
+                if got and all(t.startswith("✓ ") for t in got):
+                    return
+                await asyncio.sleep(0.2)
+
+        await asyncio.wait_for(accepted(), GUEST_TIMEOUT_S)
+        assert not [d for d in client.diagnostics[uri] if d.source == "verifier"]
 
         # nothing runs as root on the host: the server and its qemu are nobody's
         qemus = vms_of(server.pid)
