@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from kptr_lsp.btf.spec import Spec
 from kptr_lsp.findings import Finding
+from kptr_lsp.kernel.running import release as running_release
 from kptr_lsp.settings import GuestKernel
 from kptr_lsp.targets.fetch import CACHE_DIR
 from kptr_lsp.targets.kernels import ReadyKernel, TargetError, label_of, ready
@@ -132,7 +132,7 @@ def resolve(
         return setting
     if setting != AUTO:
         return None
-    release = host_release or os.uname().release
+    release = host_release or running_release()
     cached = cached_packages(cache_dir)
     pick = choose(release, cached, cached)
     if pick is not None and _same_series(pick, release):

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
+from kptr_lsp.kernel.running import release as running_release
 from kptr_lsp.verify.externs import STRUCT_OPS_NOT_FOUND, around_missing_kfuncs
 from kptr_lsp.verify.libbpf import (
     BPF_PROG_TYPE_SOCKET_FILTER,
@@ -580,7 +581,7 @@ def verify_object(
     results = tuple(done[t.name] for t in targets)
     btf_rejected, btf_log = btf_outcome(results)
     whole = ObjectResult(results, btf_rejected, btf_log, open_error=None, placeholders=placeholders)
-    whole = without_link_support(data, whole, os.uname().release)  # a kernel before 6.4
+    whole = without_link_support(data, whole, running_release())  # a kernel before 6.4
     if not weaken:
         return whole
 
