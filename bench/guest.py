@@ -7,8 +7,9 @@ all (run as nobody when started as root), a real LSP client over stdio.
 - save → diagnostics through the guest: didChange + didSave of an edit → that version's
   publish with the verifier's Error (compile, then the object sent to the warm guest).
 
-Run with `make bench-guest` (after `make kernels`). The guest is Debian's 7.3 kernel, the one
-`guestVerify: auto` picks on this 6.18 machine; TCG unless KVM is usable by the server's user.
+Run with `make bench-guest` (after `make kernels`). The guest is Debian's 7.3 kernel, which
+`make kernels` fetches (`auto` would pick the archive's 6.18 on this 6.18 machine and fetch it
+first); TCG unless KVM is usable by the server's user.
 Figures are printed; nothing is asserted.
 """
 
