@@ -86,12 +86,19 @@ kernels: setup
 	@$(FETCH_KERNEL) $(TARGET_KERNEL_73)
 
 # Latency, memory and scaling figures next to the by-hand clang + bpftool loop (bench/latency.py),
-# and whole-tree check time by files and jobs (bench/repos.py).
-bench: setup
+# whole-tree check time by files and jobs (bench/repos.py), and verification in a guest kernel
+# by a server with no privileges (bench/guest.py).
+bench: setup kernels
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/real_projects.py  # 52 objects in real tools' styles; programs per object
 	$(BIN)/python bench/fixes.py  # quick fixes: listing (libclang tree) and kernel proof per fix kind
 	$(BIN)/python bench/repos.py  # check DIR -j 1/-j 2 over 5/10/20 files, by-hand loop beside
+	$(BIN)/python bench/guest.py  # guestVerify: first verdict after start, save → diagnostics
+
+# First verdict after server start and save → diagnostics through the guest kernel (bench/guest.py).
+.PHONY: bench-guest
+bench-guest: kernels
+	$(BIN)/python bench/guest.py
 
 # Fuzz the BTF, .BTF.ext, ELF and verifier-log readers with 10,000 mutated real inputs each,
 # and the root verify helper (tests/fuzz/test_fuzz_helper.py: hostile frames and objects,

@@ -55,6 +55,13 @@ class Analysis:
     verbose: VerboseLogs | None = field(default=None, compare=False, repr=False)
     # With target kernels configured: every kernel's verdict, the running kernel's first
     kernels: tuple[KernelVerdict, ...] = ()
+    # guestVerify (targets/guest.py): the guest kernel that judged `guest_programs` (all of
+    # them when the host refused bpf(): `host_refused` says why), or that verification wants
+    # a guest that is not up yet (`wants_guest`: the caller boots it and analyses again).
+    guest_label: str | None = None
+    guest_programs: tuple[str, ...] = ()
+    host_refused: str | None = None
+    wants_guest: bool = False
 
     @property
     def rejected(self) -> bool:

@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .analysis import Analysis, ObjectModel
 from .btf.errors import BTFError
@@ -31,7 +32,8 @@ from .elf.rodata import read_const_globals
 from .findings import Finding, Location, Severity, Source
 from .kernel.facts import KernelFacts, running_kernel
 from .kernel.running import release as running_release
-from .settings import Settings
+from .settings import GuestKernel, Settings
+from .targets.guest import host_refused, said_instead, verify_in_guest
 from .targets.kernels import label_of
 from .targets.verdicts import KernelVerdict, judge, merge
 from .toolchain.clang import ToolchainError
@@ -45,6 +47,9 @@ from .verify.placement import ObjectContext, object_findings, sorted_findings
 from .verify.rodata import plan_rodata
 from .verify.setup import DataPatch
 from .verify.verbose import VerboseLogs
+
+if TYPE_CHECKING:
+    from .targets.vm import TargetVM
 
 
 def compile_options(settings: Settings, workspace_root: str | None) -> CompileOptions:
@@ -92,9 +97,13 @@ def analyse(
     workspace_root: str | None = None,
     cancelled: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
+    guest: GuestKernel | None = None,
+    guest_wanted: bool = False,
 ) -> Analysis:
     """Analyse one buffer. `cancelled` set by the caller stops a running clang at once and the
-    rest before the next stage; `progress(done, total)` hears of each program verified."""
+    rest before the next stage; `progress(done, total)` hears of each program verified.
+    `guest` (booted) verifies what the host will not load (targets/guest.py); without one,
+    `guest_wanted` says the caller can boot one: the analysis then says it wants it."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
@@ -135,7 +144,33 @@ def analyse(
         )
     ok, why = kernel_verification_available()
     if not ok and not settings.verify_helper:
-        return partial(tuple(findings), model=model, not_verified_reason=why)
+        if guest is None:
+            if guest_wanted:  # the caller boots one: the verdicts follow when it is up
+                why = f"{why}; they will be verified in a guest kernel once it has booted"
+            return partial(
+                tuple(findings), model=model, not_verified_reason=why, wants_guest=guest_wanted
+            )
+        if cancelled is not None and cancelled.is_set():
+            return partial(tuple(findings), model=model)
+        ctx = ObjectContext(path, result.obj, model.obj, model.ext, model.decls)
+        t2 = time.perf_counter()
+        judged = verify_in_guest(
+            guest, ctx, model.spec, log_level=settings.verifier_log_level, text=text
+        )
+        timings["guest"] = time.perf_counter() - t2
+        if judged.error is not None:
+            why = f"{why}, and the guest kernel could not verify them: {judged.error}"
+            return partial(tuple(findings), model=model, not_verified_reason=why)
+        return partial(
+            tuple(sorted_findings([*findings[:kernel_from], *judged.findings])),
+            programs=judged.programs,
+            model=model,
+            verified=bool(judged.programs),
+            guest_label=judged.label,
+            guest_programs=tuple(p.name for p in judged.programs),
+            host_refused=why,
+            verbose=VerboseLogs(result.obj, _object_name(path), guest=judged.vm),
+        )
     if cancelled is not None and cancelled.is_set():
         return partial(tuple(findings), model=model)
 
@@ -159,6 +194,23 @@ def analyse(
     timings["verify"] = time.perf_counter() - t2
     ctx = ObjectContext(path=path, data=result.obj, obj=model.obj, ext=model.ext, decls=model.decls)
     findings.extend(relate_to_culprits(object_findings(ctx, verdict), blame, text))
+    # Programs the host will not load whatever the code (fentry refused with EPERM): the guest's.
+    programs, in_guest, wants = verdict.programs, None, False
+    refused = host_refused(verdict.programs)
+    if refused and guest is not None and not (cancelled is not None and cancelled.is_set()):
+        t_guest = time.perf_counter()
+        judged = verify_in_guest(
+            guest, ctx, model.spec, log_level=settings.verifier_log_level, only=refused, text=text
+        )
+        if judged.error is None:
+            host_found = findings[kernel_from:]
+            findings = findings[:kernel_from] + said_instead(host_found, judged, running_release())
+            by_name = {p.name: p for p in judged.programs}
+            programs = tuple(by_name.get(p.name, p) for p in verdict.programs)
+            in_guest = judged
+        timings["guest"] = time.perf_counter() - t_guest
+    elif refused:
+        wants = guest_wanted
     kernels: tuple[KernelVerdict, ...] = ()
     if settings.kernels and not (cancelled is not None and cancelled.is_set()):
         t3 = time.perf_counter()
@@ -166,16 +218,29 @@ def analyse(
             findings, kernel_from, verdict, settings, ctx, model, text
         )
         timings["targets"] = time.perf_counter() - t3
+    in_guest_names = tuple(p.name for p in in_guest.programs) if in_guest else ()
     return partial(
         tuple(sorted_findings(findings)),
-        programs=verdict.programs,
+        programs=programs,
         kernels=kernels,
+        wants_guest=wants,
+        guest_label=in_guest.label if in_guest else None,
+        guest_programs=in_guest_names,
         model=model,
         verified=_unopened(verdict) is None,  # else no program reached the kernel
         not_verified_reason=_unopened(verdict),
         not_verified_file=_unopened(verdict) is not None,
         rodata=rodata,
-        verbose=_verbose_logs(result.obj, path, patches, settings) if ok else None,
+        verbose=_verbose_logs(
+            result.obj,
+            path,
+            patches,
+            settings,
+            guest=in_guest.vm if in_guest else None,
+            guest_programs=frozenset(in_guest_names),
+        )
+        if ok
+        else None,
     )
 
 
@@ -201,11 +266,19 @@ def _not_to_verify(
 
 
 def _verbose_logs(
-    data: bytes, path: str, patches: tuple[DataPatch, ...], settings: Settings
+    data: bytes,
+    path: str,
+    patches: tuple[DataPatch, ...],
+    settings: Settings,
+    guest: TargetVM | None = None,
+    guest_programs: frozenset[str] = frozenset(),
 ) -> VerboseLogs:
-    """Level-2 logs of the same object, loaded again on demand (state hover, cost hints)."""
+    """Level-2 logs of the same object, loaded again on demand (state hover, cost hints), in
+    the guest kernel for the programs it verified."""
     cap = max(0, settings.map_memory_cap_mb) * MIB or None
-    return VerboseLogs(data, _object_name(path), patches, cap)
+    return VerboseLogs(
+        data, _object_name(path), patches, cap, guest=guest, guest_programs=guest_programs
+    )
 
 
 def _judge_on_targets(

@@ -29,6 +29,7 @@ from .lsp.views import STATS_COMMAND, ProgramViews
 from .pipeline import analyse, compile_options
 from .settings import Settings
 from .sources import is_bpf_source
+from .targets.guest import GuestSession, GuestState, accelerator
 from .targets.vm import shutdown_all as shutdown_target_vms
 from .toolchain import warm
 from .toolchain.syntax import SyntaxChecker
@@ -69,6 +70,8 @@ class KptrLanguageServer(LanguageServer):
         # Lenses and outline of a just-published analysis, still being built (DWARF walk).
         self._views_due: dict[str, asyncio.Task[None]] = {}
         self._told_not_verified = False
+        self.guest = GuestSession()  # guestVerify: the session's guest kernel, booted on need
+        self._told_guest = False
 
     # -- helpers used by the feature handlers -------------------------------------------
 
@@ -93,6 +96,7 @@ class KptrLanguageServer(LanguageServer):
     def apply_settings(self, raw: Any) -> None:
         settings, problems = Settings.from_mapping(raw)
         self.settings = settings
+        self.guest.configure(settings.guest_verify)
         level = getattr(logging, settings.log_level.upper(), None)
         if isinstance(level, int):
             logging.getLogger("kptr_lsp").setLevel(level)
@@ -213,6 +217,7 @@ class KptrLanguageServer(LanguageServer):
         if not is_bpf_source(path, text):
             return
         token = await self._progress_begin(os.path.basename(path))
+        guest = self.guest.state()
         try:
             loop = asyncio.get_running_loop()
             analysis = await loop.run_in_executor(
@@ -225,6 +230,8 @@ class KptrLanguageServer(LanguageServer):
                     workspace_root=self._workspace_root(),
                     cancelled=cancelled,
                     progress=self._progress_reporter(token, loop),
+                    guest=guest.kernel if guest.ready is not None else None,
+                    guest_wanted=self.guest.enabled and guest.error is None,
                 ),
             )
         except Exception as exc:  # a bug of ours must cost one file's findings, not the server
@@ -241,20 +248,73 @@ class KptrLanguageServer(LanguageServer):
         views = loop.create_task(self._update_views(uri, analysis))
         self._views_due[uri] = views
         await asyncio.shield(views)
-        if analysis.not_verified_reason and not (
+        if analysis.wants_guest:
+            await self._start_guest()  # verdicts follow when it is up: nothing waits for it
+        elif analysis.not_verified_reason and not (
             analysis.not_verified_file or self._told_not_verified
         ):
             self._told_not_verified = True
+            why = analysis.not_verified_reason
+            failed = self.guest.state().error
+            if failed is not None and "guest kernel" not in why:
+                why = f"{why}, and the guest kernel could not be started: {failed}"
             self.window_show_message(
                 types.ShowMessageParams(
                     types.MessageType.Warning,
                     "kptr-lsp: programs are not being checked by the kernel verifier: "
-                    f"{analysis.not_verified_reason}. Compiler diagnostics, BTF checks and "
+                    f"{why}. Compiler diagnostics, BTF checks and "
                     "hovers still work. To verify programs, run kptr-lsp with CAP_BPF and "
                     "CAP_PERFMON, or set verifyHelper (e.g. to 'sudo -n kptr-lsp verify-helper'; "
                     "see the README, 'Running without root').",
                 )
             )
+        if analysis.host_refused and analysis.guest_label and not self._told_guest:
+            self._told_guest = True
+            self.window_show_message(
+                types.ShowMessageParams(
+                    types.MessageType.Info,
+                    f"kptr-lsp: programs are verified in guest kernel {analysis.guest_label} "
+                    f"(qemu, {accelerator()}) because this machine's kernel refused bpf(): "
+                    f"{analysis.host_refused}. Each verifier diagnostic names that kernel. "
+                    "For verification by this machine's kernel instead, run kptr-lsp with "
+                    "CAP_BPF and CAP_PERFMON, or set verifyHelper (see the README, 'Running "
+                    "without root'); guestVerify: off turns the guest off.",
+                )
+            )
+
+    async def _start_guest(self) -> None:
+        """Boot the session's guest kernel in the background (once), with work-done progress;
+        when it is up, every open document is analysed again and gets its verdicts."""
+        loop = asyncio.get_running_loop()
+        token = await self._progress_begin("", title="starting the guest kernel")
+
+        def done(state: GuestState) -> None:
+            loop.call_soon_threadsafe(self._guest_done, state, token)
+
+        if not self.guest.start(done):
+            self._progress_end(token)
+
+    def _guest_done(self, state: GuestState, token: str | None) -> None:
+        self._progress_end(token)
+        if state.ready is not None:
+            up = state.ready
+            boot = up.vm.booted.boot_s if up.vm.booted is not None else 0.0
+            self.window_log_message(
+                types.LogMessageParams(
+                    types.MessageType.Info,
+                    f"kptr-lsp: guest kernel {up.label} ({up.release}) is up in qemu "
+                    f"({accelerator()}), booted in {boot:.1f} s",
+                )
+            )
+        else:
+            log.warning("guest kernel: %s", state.error)
+            self.window_log_message(
+                types.LogMessageParams(
+                    types.MessageType.Warning, f"kptr-lsp: guest kernel: {state.error}"
+                )
+            )
+        for uri in list(self.scheduler.docs):
+            self.request_analysis(uri)
 
     async def _update_views(self, uri: str, analysis: Analysis) -> None:
         """Lenses and outline of the analysis just published for `uri`."""
@@ -295,7 +355,7 @@ class KptrLanguageServer(LanguageServer):
         if state is not None:
             state.published = set(grouped)
 
-    async def _progress_begin(self, name: str) -> str | None:
+    async def _progress_begin(self, name: str, title: str | None = None) -> str | None:
         caps = self.client_capabilities.window
         if caps is None or not caps.work_done_progress:
             return None
@@ -309,7 +369,7 @@ class KptrLanguageServer(LanguageServer):
         self.work_done_progress.begin(
             token,
             types.WorkDoneProgressBegin(
-                title="kptr-lsp", message=f"compiling and verifying {name}"
+                title="kptr-lsp", message=title or f"compiling and verifying {name}"
             ),
         )
         return token

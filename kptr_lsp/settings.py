@@ -85,6 +85,10 @@ class Settings:
     # Inlay hints of the verifier's cost per line (`×1,063 · 4,252 insns`), from a level-2 log
     cost_hints: bool = True
     cost_hint_min_insns: int = 1000  # only on lines where it processed at least this many
+    # Verify in a guest kernel (qemu, as this user) what the host will not load: "auto" (a
+    # Debian kernel close to the host's release), "off", or a kernel entry as in `kernels`
+    # (default: $KPTR_LSP_GUEST_VERIFY, else "auto")
+    guest_verify: str | GuestKernel = dataclasses.field(default_factory=lambda: _guest_default())
 
     @classmethod
     def from_mapping(cls, raw: Any) -> tuple[Settings, list[str]]:
@@ -123,6 +127,14 @@ class Settings:
         return dataclasses.replace(cls(), **values), problems
 
 
+def _guest_default() -> str | GuestKernel:
+    value = os.environ.get("KPTR_LSP_GUEST_VERIFY", "auto")
+    try:
+        return value if value in ("auto", "off") else GuestKernel.parse(value)
+    except TypeError:
+        return "auto"
+
+
 def _snake(key: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
@@ -131,6 +143,10 @@ def _coerce(value: Any, default: Any, type_name: Any) -> Any:
     text = str(type_name)
     if text.startswith("tuple[tuple[str, int]"):
         return _name_to_int(value)
+    if text.startswith("str | GuestKernel"):
+        if value is False or value in ("off", "auto"):
+            return "off" if value is False else value
+        return GuestKernel.parse(value)
     if text.startswith("tuple[GuestKernel"):
         return tuple(GuestKernel.parse(v) for v in (value if isinstance(value, list) else [value]))
     if "tuple" in text:

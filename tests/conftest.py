@@ -19,6 +19,10 @@ import pytest
 from kptr_lsp.kernel.running import VMLINUX_BTF
 
 TESTS = Path(__file__).parent
+# No guest kernel unless a test asks for one (setting guestVerify): a server that boots one in
+# the background on its own (`auto`, fentry refused here) would race the test's expectations
+# and could fetch a kernel package. Servers the tests start inherit it.
+os.environ.setdefault("KPTR_LSP_GUEST_VERIFY", "off")
 PROGRAMS = TESTS / "programs"
 KERNEL_BTF = Path(VMLINUX_BTF)
 

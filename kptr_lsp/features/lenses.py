@@ -18,6 +18,7 @@ from ..findings import Location
 from ..verify.externs import STRUCT_OPS_NOT_FOUND
 from ..verify.loader import NOT_VERIFIABLE, Failure, ProgramResult
 from ..verify.log import Stats
+from ..verify.struct_ops_link import refused_link_map
 
 T = TypeVar("T")
 
@@ -62,6 +63,8 @@ def _not_verified(result: ProgramResult) -> str:
         found = STRUCT_OPS_NOT_FOUND.search(text)
         if found is not None:
             return f"not verifiable here: this kernel has no struct {found.group(1)}"
+        if refused_link_map(result) is not None:
+            return "not verifiable here: this kernel has no struct_ops links (6.4+)"
     return _NOT_VERIFIED.get(result.failure, "")
 
 
@@ -127,6 +130,8 @@ def program_lenses(
             delta = stats.processed_insns - previous[fn.name]
         reason = _not_verified(result)
         title = lens_title(verdict, stats, delta, reason) + other_kernels(analysis, fn.name)
+        if fn.name in analysis.guest_programs:  # guestVerify: the guest kernel judged it
+            title += f" · in guest {analysis.guest_label}"
         lenses.append(ProgramLens(fn.name, fn.section, location, verdict, stats, delta, title))
     return lenses
 

@@ -5,13 +5,20 @@
  *
  *   host: "BTF\n"                          guest: "BTF <n>\n" <n bytes of /sys/kernel/btf/vmlinux>
  *   host: "LOAD <level> <logsz> <zn> <n>\n" <zn bytes: the ELF (n bytes), zlib-compressed>
- *   guest, per program: "PROG <name> <section> <err> <log n> <msgs n> <insns n>\n" <bytes...>
+ *   guest, per program:
+ *     "PROG <name> <section> <err> <log n> <msgs n> <insns n> <cut> <log size> <verdict n>\n"
+ *     <log> <msgs> <insns> <verdict log>
  *          then "END <open err> <msgs n>\n" <libbpf messages of a failed open>
  *   host: "QUIT\n"                         guest powers off
  *
  * Each program is loaded in its own bpf_object with only itself autoloaded, as the host's
  * loader does, because bpf_object__load stops at the first failing program. libbpf messages
  * are sent as records "<W|I|D><text>\0". Runtime-sized maps get the host's placeholders.
+ *
+ * A log longer than its buffer is handled as verify/loader.py does: the buffer grows, and
+ * when the kernel kept the log's start (before 6.4: no statistics at its end) a second load
+ * at BPF_LOG_STATS alone gives the kernel's verdict, its errno and libbpf's messages instead
+ * of ENOSPC. <cut> says the last log did not fit its <log size> buffer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -91,18 +98,41 @@ static struct bpf_object *open_obj(const void *data, size_t n, int *err)
 	return obj;
 }
 
-static void load_program(const void *data, size_t n, const char *name, unsigned level,
-			 size_t log_size)
+/* include/uapi/linux/bpf.h log_level bits */
+#define LOG_LEVEL1 1u
+#define LOG_LEVEL2 2u
+#define LOG_STATS 4u
+#define LOG_FIXED 8u
+#define VERDICT_LOG (1u << 20)
+
+struct attempt {
+	int err, opened;
+	char *log; /* NUL-terminated, malloc'd */
+	char *msgs; /* libbpf's records, malloc'd */
+	size_t msgs_len;
+	char *insns;
+	size_t insns_len;
+	char section[256];
+};
+
+static void attempt_free(struct attempt *a)
 {
-	char *log = NULL, section[256] = "?";
-	const void *insns = NULL;
-	size_t insns_len = 0;
-	int err;
-	for (;;) {
-		msgs_len = 0;
-		struct bpf_object *obj = open_obj(data, n, &err);
-		if (!obj)
-			break;
+	free(a->log);
+	free(a->msgs);
+	free(a->insns);
+	memset(a, 0, sizeof(*a));
+}
+
+/* One open, load and close of the object with only `name` autoloaded. */
+static struct attempt attempt(const void *data, size_t n, const char *name, unsigned level,
+			      size_t log_size)
+{
+	struct attempt a = {0};
+	snprintf(a.section, sizeof(a.section), "?");
+	a.log = calloc(1, log_size);
+	msgs_len = 0;
+	struct bpf_object *obj = open_obj(data, n, &a.err);
+	if (obj) {
 		struct bpf_program *p, *mine = NULL;
 		bpf_object__for_each_program(p, obj) {
 			int is = strcmp(bpf_program__name(p), name) == 0;
@@ -110,36 +140,104 @@ static void load_program(const void *data, size_t n, const char *name, unsigned 
 			if (is)
 				mine = p;
 		}
-		snprintf(section, sizeof(section), "%s", bpf_program__section_name(mine));
-		placeholders(obj);
-		free(log);
-		log = calloc(1, log_size);
-		bpf_program__set_log_buf(mine, log, log_size);
-		bpf_program__set_log_level(mine, level);
-		err = bpf_object__load(obj);
-		err = err < 0 ? -err : err;
-		static char *copy;
-		insns_len = bpf_program__insn_cnt(mine) * sizeof(struct bpf_insn);
-		free(copy);
-		copy = malloc(insns_len + 1);
-		memcpy(copy, bpf_program__insns(mine), insns_len);
-		insns = copy;
-		bpf_object__close(obj);
-		size_t used = strlen(log);
-		if ((err == ENOSPC || used >= log_size - 1) && log_size < MAX_LOG) {
-			log_size *= 4;
-			continue;
+		if (!mine) {
+			a.err = ENOENT;
+		} else {
+			a.opened = 1;
+			snprintf(a.section, sizeof(a.section), "%s", bpf_program__section_name(mine));
+			placeholders(obj);
+			bpf_program__set_log_buf(mine, a.log, log_size);
+			bpf_program__set_log_level(mine, level);
+			a.err = bpf_object__load(obj);
+			a.err = a.err < 0 ? -a.err : a.err;
+			/* read back before close: libbpf frees the instructions with the object */
+			a.insns_len = bpf_program__insn_cnt(mine) * sizeof(struct bpf_insn);
+			a.insns = malloc(a.insns_len + 1);
+			memcpy(a.insns, bpf_program__insns(mine), a.insns_len);
 		}
-		break;
+		bpf_object__close(obj);
 	}
-	size_t log_len = log ? strlen(log) : 0;
-	fprintf(out, "PROG %s %s %d %zu %zu %zu\n", name, section, err, log_len, msgs_len,
-		insns_len);
-	fwrite(log ? log : "", 1, log_len, out);
-	fwrite(msgs, 1, msgs_len, out);
-	fwrite(insns, 1, insns_len, out);
+	a.msgs = malloc(msgs_len + 1);
+	memcpy(a.msgs, msgs ? msgs : "", msgs_len);
+	a.msgs_len = msgs_len;
+	return a;
+}
+
+/* The log's last 4 KiB (a cut tail starts mid-line: look after a newline) */
+static const char *tail_of(const char *log)
+{
+	size_t len = strlen(log);
+	return len > 4096 ? log + len - 4096 : log;
+}
+
+static int line_starts(const char *log, const char *words)
+{
+	const char *t = tail_of(log);
+	if (t == log && strncmp(t, words, strlen(words)) == 0)
+		return 1;
+	for (const char *at = t; (at = strstr(at, words)) != NULL; at++)
+		if (at > t && at[-1] == '\n')
+			return 1;
+	return 0;
+}
+
+/* The verifier's own complexity limits, as loader.py's _gave_up: a kept end that names one
+ * is the verdict, and no buffer holds the log of such a walk. */
+static int gave_up(const char *log)
+{
+	return line_starts(log, "BPF program is too large. Processed ") ||
+	       (line_starts(log, "The sequence of ") && strstr(tail_of(log), " jumps is too complex"));
+}
+
+/* The log ends with the verifier's statistics: its end was kept (6.4+ rotate). */
+static int has_end(const char *log)
+{
+	return line_starts(log, "processed ");
+}
+
+static void load_program(const void *data, size_t n, const char *name, unsigned level,
+			 size_t log_size)
+{
+	unsigned verdict_level = (level & ~(LOG_LEVEL1 | LOG_LEVEL2 | LOG_FIXED)) | LOG_STATS;
+	struct attempt got = {0}, verdict = {0};
+	int cut = 0, have_verdict = 0;
+	for (;;) {
+		attempt_free(&got);
+		got = attempt(data, n, name, level, log_size);
+		cut = got.opened && (got.err == ENOSPC || strlen(got.log) >= log_size - 1);
+		if (!cut || gave_up(got.log))
+			break;
+		if (!has_end(got.log) && !have_verdict) {
+			/* the kernel kept the log's head (before 6.4): ask for its verdict */
+			verdict = attempt(data, n, name, verdict_level, VERDICT_LOG);
+			have_verdict = 1;
+			if (gave_up(verdict.log))
+				break;
+		}
+		if (log_size >= MAX_LOG)
+			break;
+		/* ENOSPC even for a good program when the log did not fit: grow, verify again */
+		log_size = log_size * 4 > MAX_LOG ? MAX_LOG : log_size * 4;
+	}
+	if (cut && !have_verdict && !gave_up(got.log)) {
+		verdict = attempt(data, n, name, verdict_level, VERDICT_LOG);
+		have_verdict = 1;
+	}
+	int use_verdict = cut && have_verdict && verdict.opened;
+	int err = use_verdict ? verdict.err : got.err;
+	const char *m = use_verdict ? verdict.msgs : got.msgs;
+	size_t m_len = use_verdict ? verdict.msgs_len : got.msgs_len;
+	const char *vlog = cut && have_verdict ? verdict.log : "";
+	size_t log_len = strlen(got.log), vlog_len = strlen(vlog);
+	fprintf(out, "PROG %s %s %d %zu %zu %zu %d %zu %zu\n", name, got.section, err, log_len, m_len,
+		got.insns_len, cut, log_size, vlog_len);
+	fwrite(got.log, 1, log_len, out);
+	fwrite(m, 1, m_len, out);
+	fwrite(got.insns ? got.insns : "", 1, got.insns_len, out);
+	fwrite(vlog, 1, vlog_len, out);
 	fflush(out);
-	free(log);
+	attempt_free(&got);
+	attempt_free(&verdict);
 }
 
 static void load(unsigned level, size_t log_size, size_t zn, size_t n)

@@ -37,6 +37,7 @@ from kptr_lsp.verify.loader import (
     classify,
 )
 from kptr_lsp.verify.slots import without_program_slots
+from kptr_lsp.verify.struct_ops_link import without_link_support
 
 QEMU = "qemu-system-x86_64"
 BOOT_TIMEOUT_S = 120.0  # TCG on a busy 2-core machine
@@ -267,12 +268,14 @@ class TargetVM:
                 messages = _messages(reader.exactly(int(head[2]), deadline))
                 open_err = int(head[1])
                 break
-            if head[0] != "PROG" or len(head) != 7:
+            if head[0] != "PROG" or len(head) != 10:
                 raise VMError(f"unexpected answer from the guest loader: {' '.join(head)!r}")
             name, section, err = head[1], head[2], int(head[3])
             log = reader.exactly(int(head[4]), deadline).decode(errors="replace")
             msgs = _messages(reader.exactly(int(head[5]), deadline))
             insns = reader.exactly(int(head[6]), deadline)
+            cut, log_used = head[7] == "1", int(head[8])
+            verdict_log = reader.exactly(int(head[9]), deadline).decode(errors="replace")
             failure, wide = classify(name, err, log, msgs)
             programs.append(
                 ProgramResult(
@@ -286,6 +289,9 @@ class TargetVM:
                     insns=insns,
                     duration_s=time.monotonic() - t0,
                     object_wide=wide,
+                    log_cut=cut,
+                    log_size=log_used,
+                    verdict_log=verdict_log,
                 )
             )
         if open_err:
@@ -293,7 +299,9 @@ class TargetVM:
             reason = f"{os.strerror(open_err)} (errno {open_err})"
             return ObjectResult((), False, "", f"{reason}: {detail}" if detail else reason)
         btf_rejected, btf_log = btf_outcome(programs)
-        return ObjectResult(tuple(programs), btf_rejected, btf_log, open_error=None)
+        result = ObjectResult(tuple(programs), btf_rejected, btf_log, open_error=None)
+        release = self.booted.release if self.booted is not None else ""
+        return without_link_support(data, result, release)
 
     def _stop(self) -> None:
         proc, self._proc, self.booted = self._proc, None, None

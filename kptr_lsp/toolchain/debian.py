@@ -183,6 +183,17 @@ class Apt:
                     return _control(done.stdout)
         raise DebianError(f"{self.suite} has no package {package}: {_last(done)}")
 
+    def names(self, prefix: str) -> list[str]:
+        """The suite's package names that start with `prefix` (`apt-cache pkgnames`), from
+        its lists (fetched once when there are none)."""
+        with self._locked():
+            if not self._has_lists():
+                self._update()
+            done = self._run(["apt-cache", "pkgnames", prefix])
+        if done.returncode != 0:
+            raise DebianError(f"apt-cache pkgnames for {self.suite} failed: {_last(done)}")
+        return sorted(done.stdout.split())
+
     def download(self, package: str, dest: Path) -> Path:
         """The .deb of `package`'s candidate in `dest`; refreshes the lists once when the
         archive no longer has the version they name."""

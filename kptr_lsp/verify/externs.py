@@ -105,7 +105,7 @@ def kernel_lacks_findings(ctx: ObjectContext, result: ObjectResult) -> list[Find
     kernel lacks a subsystem, which says nothing about the code."""
     lacking = missing_struct_ops(result)
     if not lacking:
-        return []
+        return _link_findings(ctx, result)
     kfuncs = sorted(missing_kfuncs(result))
     maps = struct_ops_maps(ctx.obj)
     programs = tuple(p.name for p in result.programs)
@@ -140,6 +140,36 @@ def kernel_lacks_findings(ctx: ObjectContext, result: ObjectResult) -> list[Find
             )
         )
     return findings
+
+
+def _link_findings(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
+    """One Information per `.struct_ops.link` map a kernel before 6.4 refused to create
+    (verify/struct_ops_link.py): it has no struct_ops links, whatever the code."""
+    from .loader import Failure  # the loader imports this module
+    from .struct_ops_link import refused_link_map
+
+    refused: dict[str, str] = {}
+    for prog in result.programs:
+        name = refused_link_map(prog) if prog.failure is Failure.KERNEL_LACKS else None
+        if name is not None:
+            said = next(m.text for m in prog.libbpf_messages if f"map '{name}'" in m.text)
+            refused.setdefault(name, said.strip().removeprefix("libbpf: "))
+    programs = tuple(p.name for p in result.programs if p.failure is Failure.KERNEL_LACKS)
+    return [
+        Finding(
+            ctx.decls.variables.get(name) or Location(ctx.path, 1),
+            Severity.INFORMATION,
+            Source.VERIFIER,
+            f'{said}\nThis kernel cannot create struct_ops maps in SEC(".struct_ops.link"): '
+            "libbpf creates them with BPF_F_LINK (registered through a link on attach), which "
+            "Linux added in 6.4.\nThe programs were not verified: this kernel cannot load them "
+            "whatever the code. Verify them in a kernel since 6.4, or declare the map in "
+            'SEC(".struct_ops") for the kernels before it.',
+            code="kernel-lacks",
+            programs=programs,
+        )
+        for name, said in refused.items()
+    ]
 
 
 def around_missing_kfuncs(

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
+from kptr_lsp.kernel.running import release as running_release
 from kptr_lsp.verify.externs import STRUCT_OPS_NOT_FOUND, around_missing_kfuncs
 from kptr_lsp.verify.libbpf import (
     BPF_PROG_TYPE_SOCKET_FILTER,
@@ -37,6 +38,7 @@ from kptr_lsp.verify.log import VerifierLog, parse_log
 from kptr_lsp.verify.map_memory import MapOverCap, MapSize, map_size, over_cap
 from kptr_lsp.verify.setup import DataPatch, Placeholder, prepare
 from kptr_lsp.verify.slots import without_program_slots
+from kptr_lsp.verify.struct_ops_link import without_link_support
 
 MIN_LOG_SIZE = 128  # the kernel refuses smaller verifier log buffers (EINVAL)
 # include/uapi/linux/bpf.h log_level bits (BPF_LOG_MASK is all four)
@@ -579,6 +581,7 @@ def verify_object(
     results = tuple(done[t.name] for t in targets)
     btf_rejected, btf_log = btf_outcome(results)
     whole = ObjectResult(results, btf_rejected, btf_log, open_error=None, placeholders=placeholders)
+    whole = without_link_support(data, whole, running_release())  # a kernel before 6.4
     if not weaken:
         return whole
 

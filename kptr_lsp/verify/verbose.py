@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .cost import ProgramCost, line_costs
 from .loader import verify_object
 from .setup import DataPatch
 from .states import StateTrace, trace_states
+
+if TYPE_CHECKING:
+    from ..targets.vm import TargetVM
 
 
 @dataclass
@@ -33,9 +37,30 @@ class VerboseLogs:
     # The level-2 logs of the analysis this one is compared with (the previous save): Δ per line
     baseline: VerboseLogs | None = field(default=None, repr=False)
     source: str = field(default="", repr=False)  # the text compiled (matches lines across edits)
+    # A guest kernel's VM (guestVerify) that judged the programs `guest_programs` (every
+    # program when empty): their level-2 logs come from it (it loads every program each time).
+    guest: TargetVM | None = field(default=None, repr=False)
+    guest_programs: frozenset[str] = frozenset()
+
+    def _in_guest(self, program: str) -> bool:
+        return self.guest is not None and (
+            not self.guest_programs or program in self.guest_programs
+        )
 
     def _log(self, program: str) -> str | None:
         """The program's level-2 log, loading it the first time (call with the lock held)."""
+        if program not in self._logs and self.guest is not None and self._in_guest(program):
+            from ..targets.vm import VMError  # targets/ imports the verifier
+
+            try:
+                found = self.guest.verify(self.data, log_level=2).programs
+            except VMError:
+                found = ()
+            for p in found:
+                if self._in_guest(p.name) and p.name not in self._logs:
+                    self._logs[p.name] = p.log
+                    self._costs[p.name] = line_costs(p.log)
+            self._logs.setdefault(program, None)
         if program not in self._logs:
             result = verify_object(
                 self.data,

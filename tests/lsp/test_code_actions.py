@@ -17,7 +17,7 @@ from pytest_lsp import LanguageClient, client_capabilities
 from kptr_lsp.findings import Severity
 from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
-from tests.lsp.harness import SERVER, answer_refreshes
+from tests.lsp.harness import SERVER, answer_refreshes, apply
 
 PROGRAMS = Path(__file__).parent.parent / "programs" / "rejected"
 FIXES = Path(__file__).parent.parent / "programs" / "fixes"
@@ -35,19 +35,6 @@ async def client(lsp_client: LanguageClient) -> None:
     )
     yield
     await lsp_client.shutdown_session()
-
-
-def apply(text: str, edits: list[types.TextEdit]) -> str:
-    """Apply LSP edits (ASCII sources: UTF-16 units are characters)."""
-    lines = text.split("\n")
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line) + 1)
-    for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character))[::-1]:
-        a = starts[e.range.start.line] + e.range.start.character
-        b = starts[e.range.end.line] + e.range.end.character
-        text = text[:a] + e.new_text + text[b:]
-    return text
 
 
 async def quick_fixes(client: LanguageClient, uri: str, text: str) -> list[types.CodeAction]:

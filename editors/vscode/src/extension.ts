@@ -23,6 +23,7 @@ const SERVER_SETTINGS = [
   "includeDirs",
   "verifyHelper",
   "kernels",
+  "guestVerify",
   "kernelBtf",
   "kernelRelease",
   "useCompileCommands",
@@ -49,7 +50,14 @@ const RESTART_SETTINGS = ["server.path", "logLevel"];
 // the user's own values or the defaults apply, and the server is not taken from a workspace
 // .venv; package.json declares them as capabilities.untrustedWorkspaces'
 // restrictedConfigurations.
-export const RESTRICTED_SETTINGS = ["clang", "server.path", "verifyHelper", "extraFlags", "kernels"];
+export const RESTRICTED_SETTINGS = [
+  "clang",
+  "server.path",
+  "verifyHelper",
+  "extraFlags",
+  "kernels",
+  "guestVerify",
+];
 
 function restricted(): boolean {
   return !vscode.workspace.isTrusted;
