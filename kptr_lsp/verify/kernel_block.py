@@ -307,6 +307,7 @@ def with_kernel_block(
         explanation=explanation,
         related=tuple(dict.fromkeys(related)),
         category=block.category,
+        explained_by="kernel",
         problem=block.problem,
         reason=block.reason,
         causal_path=tuple(path),
