@@ -145,13 +145,22 @@ def _with_blocks(entry: Sequence[tuple[str, Finding]]) -> Finding:
     lines = first.message.split("\n")
     headline = headline_of(first)
     at = next((i for i, line in enumerate(lines) if i > 0 and line == headline), len(lines))
-    said = [tag(label, headline_of(f) or "") for label, f in speakers]
-    message = "\n".join([*lines[:at], *dict.fromkeys(said), *lines[at + 1 :]])
+    # One headline line per distinct headline, naming every kernel it stands for (a kernel's
+    # own block and kptr-lsp's reading of another kernel's log use the same category names).
+    by_headline: dict[str, list[str]] = {}
+    for label, f in speakers:
+        by_headline.setdefault(headline_of(f) or "", []).append(label)
+    said = [
+        text if unanimous else f"[{', '.join(labels)}] {text}"
+        for text, labels in by_headline.items()
+    ]
+    message = "\n".join([*lines[:at], *said, *lines[at + 1 :]])
 
     ours = next((e for _, f in entry if (e := shared_explanation(f)) is not None), None)
     own = [
         "\n".join(
-            tag(label, part) for part in block_explanation(f.reason, f.suggestion).split("\n")
+            tag(label, part)
+            for part in block_explanation(f.reason, f.suggestion, f.explained_by).split("\n")
         )
         for label, f in speakers
     ]

@@ -151,7 +151,11 @@ def test_message_outside_the_catalogue_shows_the_failing_path(kernel: None) -> N
     assert error.explanation is not None
     assert f"line {check_line} → line {lock_line} → line {error.line}." in error.explanation
     assert {check_line, lock_line} <= {r.location.line for r in error.related}
-    assert len(error.related) <= 4  # short: the last few steps only
+    walked = [r for r in error.related if r.message.startswith("on the failing path")]
+    assert len(walked) <= 4  # short: the last few steps only
+    # The causal path (verify/causal.py) names where the lock region was entered.
+    (entered,) = [e for e in error.causal_path if e.label == "context"]
+    assert entered.location.line == lock_line
 
 
 def test_docs_page_is_generated_from_the_catalogue() -> None:
