@@ -478,10 +478,9 @@ def _lineage(path: _Path, end: int, frame: int, target: str) -> _Lineage:
                 or (ins.opcode == "85" and name == "R0" and not ins.asm.startswith("call pc"))
             )
             if defines:
+                # The kernel labels a write `update` even when it took a reference (the
+                # value's words say so): `acquired` belongs to a reference's own history.
                 label = "update"
-                ref = _ref_of(after, ins.refs_after)
-                if ref is not None and ref not in ins.refs_before:
-                    label = "acquired"
                 steps.append(_step(path, pos, label, _produced(ins, name)))
                 start, origin, origin_pos = pos, ins, pos
                 break
@@ -772,6 +771,9 @@ def _derive(path: _Path, error: str) -> CausalPath | None:
         steps = _ordered([*steps, *sub.steps, *sub_branches])
         fixes += _clamp_fix(path, sub, ipos, ireg, error)
     category, problem, suggestion = _classify(error, value)
+    if index is None and category == MEMORY_SAFETY and _ptr_kind(value) == "scalar":
+        # The scalar the error names is itself the length or offset (a helper's size).
+        fixes += _clamp_fix(path, lineage, end, subject, error)
     if _nullable(value):
         fixes += _null_fixes(path, lineage, end, subject, value, subject_ids)
     if _PKT_ACCESS.search(error):
