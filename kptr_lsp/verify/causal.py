@@ -120,6 +120,8 @@ _R = re.compile(r"\br=(\d+)")
 _UMAX = re.compile(r"\bumax=(" + _NUM + ")")
 _SMAX = re.compile(r"\bsmax=(" + _NUM + ")")
 _ERR_REG = re.compile(r"\bR(\d{1,2})\b")
+_ARG_REGNO = re.compile(r"\barg (\d) is\b")
+_ARG_INDEX = re.compile(r"\barg#?(\d)\b")
 _UNRELEASED = re.compile(r"Unreleased reference id=(\d+) alloc_insn=(\d+)")
 _PKT_ACCESS = re.compile(r"invalid access to packet, off=(-?\d+) size=(\d+), R(\d+)\(")
 _MAP_ACCESS = re.compile(r"invalid access to map value, value_size=(\d+) off=(-?\d+) size=(\d+)")
@@ -618,9 +620,17 @@ def _subject(error: str, last: _Insn) -> str | None:
     m = _PKT_ACCESS.search(error)
     if m is not None:
         return f"R{m.group(3)}"
+    if (m := _ARG_REGNO.search(error)) is not None:  # `arg 1 is …`: the register number
+        return f"R{int(m.group(1))}"
+    if (m := _ARG_INDEX.search(error)) is not None:  # `arg#0`, `trusted arg0`: 0-based
+        return f"R{int(m.group(1)) + 1}"
     m = _ERR_REG.search(error.split("\n")[0]) or _ERR_REG.search(error)
     if m is not None:
         return f"R{int(m.group(1))}"
+    if (m_alu := _ALU.fullmatch(last.asm)) is not None:
+        return _reg(m_alu.group(1))  # pointer arithmetic the verifier refused
+    if last.opcode == "85" and "release" in error:
+        return "R1"  # a release function's argument
     for pattern in (_LOAD, _STORE, _ATOMIC):
         mm = pattern.fullmatch(last.asm)
         if mm is not None:
@@ -666,6 +676,7 @@ def _classify(error: str, subject_value: str | None) -> tuple[str, str, str]:
         or "outside of the allowed memory range" in e
         or "min value is negative" in e
         or "unbounded memory access" in e
+        or "unbounded min value" in e
         or "invalid zero-sized read" in e
         or _STACK_ACCESS.search(e)
     ):
@@ -688,7 +699,12 @@ def _classify(error: str, subject_value: str | None) -> tuple[str, str, str]:
             "Store into a kptr field only with bpf_kptr_xchg() (referenced kptrs) and only "
             "a pointer of the field's type; read it with a 64-bit load.",
         )
-    if re.search(r"\bR\d+ (type=|must be|expected|is not a)", e) or "arg#" in e:
+    if (
+        re.search(r"\bR\d+ (type=|must be|expected|is not a)", e)
+        or _ARG_REGNO.search(e)
+        or _ARG_INDEX.search(e)
+        or "release kernel function" in e
+    ):
         return (
             CALL_TYPE_SAFETY,
             "Invalid call argument",
@@ -738,8 +754,9 @@ def _derive(path: _Path, error: str) -> CausalPath | None:
     leak = _UNRELEASED.search(error)
     if leak is not None:
         return _leak(path, end, int(leak.group(1)), int(leak.group(2)), error)
-    if "while holding a lock" in error:
-        return _lock(path, end, error)
+    for context in _CONTEXTS:
+        if any(word in error for word in context.errors):
+            return _context(path, end, error, context)
     subject = _subject(error, last)
     if subject is None:
         return None
@@ -816,15 +833,16 @@ def _branches(path: _Path, start: int, end: int, subject_ids: set[int] | None) -
 
 
 def _index_register(path: _Path, lineage: _Lineage, error: str) -> tuple[int, str] | None:
-    """For a bounds error: the scalar added to the pointer (`rP += rS`) on its lineage, or the
-    scalar the error names."""
-    for step in reversed(lineage.steps):
-        ins = path.insns[step.position]
+    """For a bounds error: the scalar added to the pointer (`rP += rS`) on its lineage (or by
+    the failing instruction itself, when the verifier refused that arithmetic)."""
+    end = len(path.insns) - 1
+    for position in [end, *(s.position for s in reversed(lineage.steps))]:
+        ins = path.insns[position]
         m = _ALU.fullmatch(ins.asm)
         if m and m.group(2) in ("+", "-") and m.group(3) is not None:
             src = _reg(m.group(3))
             if _ptr_kind(ins.before.get((ins.frame, src))) == "scalar":
-                return step.position, src
+                return position, src
     return None
 
 
@@ -1032,17 +1050,58 @@ def _leak(path: _Path, end: int, ref: int, alloc: int, error: str) -> CausalPath
     )
 
 
-def _lock(path: _Path, end: int, error: str) -> CausalPath:
+@dataclass(frozen=True)
+class _Context:
+    name: str  # as diagnostics.c names the region
+    enter: tuple[str, ...]
+    leave: tuple[str, ...]
+    errors: tuple[str, ...]  # classic words that mean "still inside it"
+
+
+_CONTEXTS = (
+    _Context(
+        "lock region",
+        ("bpf_spin_lock", "bpf_res_spin_lock", "bpf_res_spin_lock_irqsave"),
+        ("bpf_spin_unlock", "bpf_res_spin_unlock", "bpf_res_spin_unlock_irqrestore"),
+        ("while holding a lock", "bpf_spin_unlock is missing", "inside bpf_spin_lock"),
+    ),
+    _Context(
+        "RCU read lock region",
+        ("bpf_rcu_read_lock",),
+        ("bpf_rcu_read_unlock",),
+        ("bpf_rcu_read_lock-ed region", "rcu_read_lock is missing", "rcu_read_unlock is missing"),
+    ),
+    _Context(
+        "non-preemptible region",
+        ("bpf_preempt_disable",),
+        ("bpf_preempt_enable",),
+        ("bpf_preempt_disable-ed region", "preempt_disable", "preempt_enable"),
+    ),
+    _Context(
+        "IRQ-disabled region",
+        ("bpf_local_irq_save",),
+        ("bpf_local_irq_restore",),
+        ("irq state", "bpf_local_irq_save-ed region", "irq flag"),
+    ),
+)
+
+
+def _context(path: _Path, end: int, error: str, context: _Context) -> CausalPath:
+    """The region the failing instruction is still inside: where each level was entered since
+    the path was last outside it."""
     steps: list[Step] = []
     for pos in range(end):
         callee = _callee(path.insns[pos].asm)
-        if callee == "bpf_spin_lock":
-            steps = [_step(path, pos, "context", "entered the bpf_spin_lock region")]
-        elif callee == "bpf_spin_unlock":
-            steps = []
-    category, problem, suggestion = _classify(error, None)
-    reason = "This path is still inside a bpf_spin_lock region at the failing instruction."
-    return CausalPath(category, problem, reason, suggestion, "lock region", tuple(steps))
+        if callee in context.enter:
+            text = f"entered the {context.name} ({callee}); depth is now {len(steps) + 1}"
+            steps.append(_step(path, pos, "context", text))
+        elif callee in context.leave and steps:
+            steps.pop()
+    category = EXECUTION_CONTEXT_SAFETY
+    problem = "Operation is not allowed in this context"
+    suggestion = f"Leave the {context.name} on every path before this instruction."
+    reason = f"This path is still inside the {context.name} at the failing instruction."
+    return CausalPath(category, problem, reason, suggestion, context.name, tuple(steps))
 
 
 # --- onto a finding -------------------------------------------------------------------------------
