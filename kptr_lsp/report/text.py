@@ -22,6 +22,10 @@ def _head(f: Finding) -> str:
     """The gcc-style line and its `note:` lines, then the causal path (the kernel's block or
     kptr-lsp's reading of the log) indented under it: each step, then where to fix."""
     path = {e.related() for e in f.causal_path} | {p.related() for p in f.fix_points}
+    if not path or not path <= set(f.related):
+        # Merged from kernels that explained it differently: each kernel's steps stay
+        # `note:` lines tagged with its name (targets/verdicts.py).
+        return f.gcc_style()
     plain = dataclasses.replace(f, related=tuple(r for r in f.related if r not in path))
     lines = [plain.gcc_style()]
     if f.causal_path or f.fix_points:
