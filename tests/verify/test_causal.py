@@ -179,3 +179,18 @@ def test_logs_without_a_path_give_none() -> None:
     assert derive(parse_log("")) is None
     assert derive(parse_log("processed 0 insns (limit 1000000)\n")) is None
     assert derive(parse_log("0: (95) exit\nR0 !read_ok\nprocessed 1 insns\n")) is not None
+
+
+def test_every_captured_log_cut_anywhere_gives_a_path_or_none() -> None:
+    """Total: real logs (tests/fixtures/logs, 6.x and 7.3 captures) cut after any line, as a
+    rotated or truncated log is, never raise."""
+    logs = sorted(LOGS.parent.glob("*.log")) + sorted(LOGS.glob("*.log"))
+    assert len(logs) > 20
+    derived = 0
+    for log_path in logs:
+        lines = log_path.read_text().splitlines(keepends=True)
+        step = max(1, len(lines) // 200)
+        for cut in range(0, len(lines) + 1, step):
+            if derive(parse_log("".join(lines[:cut]))) is not None:
+                derived += 1
+    assert derived > 0
