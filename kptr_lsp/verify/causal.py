@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..findings import Finding, FixKind, FixPoint, Location, PathEvent
+from ..kernel.kfuncs import RELEASE_OF_ACQUIRE, RELEASE_OF_POINTEE
 from .kernel_block import block_explanation
 from .log import VerifierLog
 from .states import decode_value
@@ -52,40 +53,6 @@ REGISTER_TYPE_SAFETY = "Register Type Safety"
 CALL_TYPE_SAFETY = "Call Type Safety"
 RESOURCE_LIFETIME_SAFETY = "Resource Lifetime Safety"
 EXECUTION_CONTEXT_SAFETY = "Execution Context Safety"
-
-# The function that releases what an acquiring helper or kfunc returned (by its name, or by
-# the returned pointer's type for bpf_kptr_xchg, which hands back whatever the map held).
-RELEASE_OF_CALL = {
-    "bpf_task_acquire": "bpf_task_release",
-    "bpf_task_from_pid": "bpf_task_release",
-    "bpf_task_from_vpid": "bpf_task_release",
-    "bpf_task_get_cgroup1": "bpf_cgroup_release",
-    "bpf_cgroup_acquire": "bpf_cgroup_release",
-    "bpf_cgroup_from_id": "bpf_cgroup_release",
-    "bpf_cgroup_ancestor": "bpf_cgroup_release",
-    "bpf_cpumask_create": "bpf_cpumask_release",
-    "bpf_cpumask_acquire": "bpf_cpumask_release",
-    "bpf_obj_new_impl": "bpf_obj_drop",
-    "bpf_percpu_obj_new_impl": "bpf_percpu_obj_drop",
-    "bpf_refcount_acquire_impl": "bpf_obj_drop",
-    "bpf_ringbuf_reserve": "bpf_ringbuf_submit or bpf_ringbuf_discard",
-    "bpf_ringbuf_reserve_dynptr": "bpf_ringbuf_submit_dynptr or bpf_ringbuf_discard_dynptr",
-    "bpf_sk_lookup_tcp": "bpf_sk_release",
-    "bpf_sk_lookup_udp": "bpf_sk_release",
-    "bpf_skc_lookup_tcp": "bpf_sk_release",
-    "bpf_get_task_exe_file": "bpf_put_file",
-    "bpf_get_file_xattr": "bpf_put_file",
-    "bpf_xdp_ct_lookup": "bpf_ct_release",
-    "bpf_skb_ct_lookup": "bpf_ct_release",
-    "bpf_xdp_ct_alloc": "bpf_ct_release",
-    "bpf_skb_ct_alloc": "bpf_ct_release",
-    "bpf_iter_task_vma_new": "bpf_iter_task_vma_destroy",
-}
-RELEASE_OF_TYPE = {
-    "task_struct": "bpf_task_release",
-    "cgroup": "bpf_cgroup_release",
-    "bpf_cpumask": "bpf_cpumask_release",
-}
 
 # --- the instructions, as the kernel's disassembler prints them ------------------------------
 
@@ -1004,11 +971,11 @@ def _leak(path: _Path, end: int, ref: int, alloc: int, error: str) -> CausalPath
         steps.append(
             _step(path, start, "acquired", f"reference #{ref} taken by {callee}(): {what}")
         )
-        release = RELEASE_OF_CALL.get(callee)
+        release = RELEASE_OF_ACQUIRE.get(callee)
         if release is None and r0 is not None:
             m = re.search(r"ptr_(?:or_null_)?(\w+?)(?:\(|$)", r0)
             if m is not None:
-                release = RELEASE_OF_TYPE.get(m.group(1))
+                release = RELEASE_OF_POINTEE.get(m.group(1))
     for pos in range(start + 1, end):
         ins = path.insns[pos]
         if ins.opcode == "85" and ref in ins.refs_before and ref not in ins.refs_after:
