@@ -85,6 +85,13 @@ kernels: setup
 	  $(SUDO) apt-get update -qq && $(FETCH_KERNEL) $(TARGET_KERNEL_PACKAGE); }
 	@$(FETCH_KERNEL) $(TARGET_KERNEL_73)
 
+# The 7.3 kernel as referee of kptr-lsp's causal paths (issue 14 §4): every rejected program of
+# the e2e suite, its path from this kernel's log against the one 7.3 prints itself. Slow (7.3
+# boots in TCG and verifies every rejected object), so outside `make test`; CI runs it.
+.PHONY: test-oracle
+test-oracle: kernels
+	KPTR_TEST_ORACLE=1 $(BIN)/pytest -q -rs tests/targets/test_target_causal_oracle.py
+
 # Latency, memory and scaling figures next to the by-hand clang + bpftool loop (bench/latency.py),
 # whole-tree check time by files and jobs (bench/repos.py), and verification in a guest kernel
 # by a server with no privileges (bench/guest.py).

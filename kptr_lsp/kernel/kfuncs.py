@@ -79,3 +79,38 @@ def release_kfunc(spec: Spec, struct_name: str) -> str | None:
         if len(params) == 1 and _pointee_struct(spec, params[0].type) == struct_name:
             return func.name
     return None
+
+
+# The function that releases what an acquiring helper or kfunc returned, by its name (helpers
+# too: ring buffer records, socket lookups), or by the pointee for bpf_kptr_xchg, which hands
+# back whatever the map held. No BTF needed: read by verify/causal.py from a log alone.
+RELEASE_OF_ACQUIRE = {
+    "bpf_task_acquire": "bpf_task_release",
+    "bpf_task_from_pid": "bpf_task_release",
+    "bpf_task_from_vpid": "bpf_task_release",
+    "bpf_task_get_cgroup1": "bpf_cgroup_release",
+    "bpf_cgroup_acquire": "bpf_cgroup_release",
+    "bpf_cgroup_from_id": "bpf_cgroup_release",
+    "bpf_cgroup_ancestor": "bpf_cgroup_release",
+    "bpf_cpumask_create": "bpf_cpumask_release",
+    "bpf_cpumask_acquire": "bpf_cpumask_release",
+    "bpf_obj_new_impl": "bpf_obj_drop",
+    "bpf_percpu_obj_new_impl": "bpf_percpu_obj_drop",
+    "bpf_refcount_acquire_impl": "bpf_obj_drop",
+    "bpf_ringbuf_reserve": "bpf_ringbuf_submit or bpf_ringbuf_discard",
+    "bpf_ringbuf_reserve_dynptr": "bpf_ringbuf_submit_dynptr or bpf_ringbuf_discard_dynptr",
+    "bpf_sk_lookup_tcp": "bpf_sk_release",
+    "bpf_sk_lookup_udp": "bpf_sk_release",
+    "bpf_skc_lookup_tcp": "bpf_sk_release",
+    "bpf_get_task_exe_file": "bpf_put_file",
+    "bpf_xdp_ct_lookup": "bpf_ct_release",
+    "bpf_skb_ct_lookup": "bpf_ct_release",
+    "bpf_xdp_ct_alloc": "bpf_ct_release",
+    "bpf_skb_ct_alloc": "bpf_ct_release",
+    "bpf_iter_task_vma_new": "bpf_iter_task_vma_destroy",
+}
+RELEASE_OF_POINTEE = {
+    "task_struct": "bpf_task_release",
+    "cgroup": "bpf_cgroup_release",
+    "bpf_cpumask": "bpf_cpumask_release",
+}

@@ -26,7 +26,8 @@ def finding_json(f: Finding) -> dict[str, object]:
             {"file": r.location.file, "line": r.location.line, "message": r.message}
             for r in f.related
         ],
-        # The kernel's own explanation block (7.3+); null / [] when it printed none.
+        # The kernel's own explanation block (7.3+), or kptr-lsp's reading of the classic log
+        # in the same shape (other kernels); null / [] when neither has one.
         "category": f.category,
         "problem": f.problem,
         "reason": f.reason,
@@ -41,6 +42,20 @@ def finding_json(f: Finding) -> dict[str, object]:
             for e in f.causal_path
         ],
         "suggestion": f.suggestion,
+        # "kernel" (its own block) or "kptr-lsp" (derived from the classic log); null: neither.
+        "explained_by": f.explained_by,
+        # Where the causal path says the fix belongs (also in `related` as `fix here: …`).
+        "fix_points": [
+            {
+                "file": p.location.file,
+                "line": p.location.line,
+                "column": p.location.col,
+                "kind": str(p.kind),
+                "text": p.text,
+                "register": p.register,
+            }
+            for p in f.fix_points
+        ],
     }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kptr_lsp.btf.spec import Spec
 from kptr_lsp.checks import Culprit, culprits, run_checks
-from kptr_lsp.findings import Finding, Location, Related, Severity, Source
+from kptr_lsp.findings import Finding, FixPoint, Location, PathEvent, Related, Severity, Source
 from kptr_lsp.settings import GuestKernel
 from kptr_lsp.targets.kernels import TargetError, ready
 from kptr_lsp.targets.vm import VMError
@@ -128,6 +128,10 @@ def _block_of(f: Finding) -> tuple[object, ...]:
     )
 
 
+def _path_related(steps: Sequence[PathEvent | FixPoint]) -> list[Related]:
+    return [step.related() for step in steps]
+
+
 def _with_blocks(entry: Sequence[tuple[str, Finding]]) -> Finding:
     """One finding of kernels that agree, some of which explained it in their own block:
     the shared words once, each kernel's block text attributed to it (unless all said the
@@ -145,23 +149,33 @@ def _with_blocks(entry: Sequence[tuple[str, Finding]]) -> Finding:
     lines = first.message.split("\n")
     headline = headline_of(first)
     at = next((i for i, line in enumerate(lines) if i > 0 and line == headline), len(lines))
-    said = [tag(label, headline_of(f) or "") for label, f in speakers]
-    message = "\n".join([*lines[:at], *dict.fromkeys(said), *lines[at + 1 :]])
+    # One headline line per distinct headline, naming every kernel it stands for (a kernel's
+    # own block and kptr-lsp's reading of another kernel's log use the same category names).
+    by_headline: dict[str, list[str]] = {}
+    for label, f in speakers:
+        by_headline.setdefault(headline_of(f) or "", []).append(label)
+    said = [
+        text if unanimous else f"[{', '.join(labels)}] {text}"
+        for text, labels in by_headline.items()
+    ]
+    message = "\n".join([*lines[:at], *said, *lines[at + 1 :]])
 
     ours = next((e for _, f in entry if (e := shared_explanation(f)) is not None), None)
     own = [
         "\n".join(
-            tag(label, part) for part in block_explanation(f.reason, f.suggestion).split("\n")
+            tag(label, part)
+            for part in block_explanation(f.reason, f.suggestion, f.explained_by).split("\n")
         )
         for label, f in speakers
     ]
     explanation = "\n\n".join(t for t in (*dict.fromkeys(own), ours) if t) or None
 
-    path_related = {e.related() for _, f in entry for e in f.causal_path}
+    path_related = {
+        r for _, f in entry for r in (*_path_related(f.causal_path), *_path_related(f.fix_points))
+    }
     related = [r for _, f in entry for r in f.related if r not in path_related]
     for label, f in speakers:
-        for event in f.causal_path:
-            r = event.related()
+        for r in (*_path_related(f.causal_path), *_path_related(f.fix_points)):
             related.append(r if unanimous else Related(r.location, tag(label, r.message)))
     return dataclasses.replace(
         first,

@@ -231,13 +231,17 @@ def _events(section: str, body: Sequence[str]) -> tuple[list[BlockEvent], list[s
     return events, notes
 
 
-def block_explanation(reason: str | None, suggestion: str | None) -> str:
-    """The kernel's reason and suggestion, as the explanation shows them."""
+def block_explanation(reason: str | None, suggestion: str | None, by: str | None = "kernel") -> str:
+    """The reason and suggestion, as the explanation shows them: the kernel's own (its block),
+    or kptr-lsp's (`by="kptr-lsp"`: derived from the classic log, verify/causal.py)."""
+    ours = by == "kptr-lsp"
     parts = []
     if reason:
-        parts.append(f"The kernel's reason: {reason}")
+        head = "Why" if ours else "The kernel's reason"
+        parts.append(f"{head}: {reason}")
     if suggestion:
-        parts.append(f"The kernel's suggestion: {suggestion}")
+        head = "Suggestion" if ours else "The kernel's suggestion"
+        parts.append(f"{head}: {suggestion}")
     return "\n".join(parts)
 
 
@@ -245,7 +249,9 @@ def shared_explanation(f: Finding) -> str | None:
     """`f`'s explanation without the kernel's own reason and suggestion (kptr-lsp's words)."""
     if f.explanation is None:
         return None
-    own = block_explanation(f.reason, f.suggestion)
+    own = block_explanation(f.reason, f.suggestion, f.explained_by)
+    if own and f.explained_by == "kptr-lsp" and f.explanation.endswith(own):
+        return f.explanation[: -len(own)].rstrip("\n") or None  # verify/causal.py: after
     if not own or not f.explanation.startswith(own):
         return f.explanation
     return f.explanation[len(own) :].lstrip("\n") or None
@@ -307,6 +313,7 @@ def with_kernel_block(
         explanation=explanation,
         related=tuple(dict.fromkeys(related)),
         category=block.category,
+        explained_by="kernel",
         problem=block.problem,
         reason=block.reason,
         causal_path=tuple(path),

@@ -17,6 +17,7 @@ from ..btf.ext import BTFExt, LineInfo, line_for
 from ..elf.decls import Declarations, symbol_uses
 from ..elf.objfile import Function, ObjectFile
 from ..findings import Finding, Location, Related, Severity, Source
+from .causal import derive, with_causal_path
 from .cost import budget_spent, gave_up, line_costs
 from .explanations import explain
 from .externs import KFUNC_NOT_FOUND, kernel_lacks_findings
@@ -290,8 +291,17 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
     def at_line(file: str, line: int) -> Location:
         return loc.from_note(SourceNote(0, "", file, line))
 
-    # 7.3+: the kernel's own explanation block, parsed (kernel_block.py).
-    return [with_kernel_block(f, log.kernel_block, error, at_line, loc.from_insn) for f in found]
+    def at_step(insn: int, file: str, line: int) -> Location | None:
+        exact = loc.from_line_info(insn)  # the instruction's own line and column
+        if exact is not None and (not line or exact.line == line):
+            return exact
+        return at_line(file, line) if line else exact
+
+    # 7.3+: the kernel's own explanation block, parsed (kernel_block.py); other kernels: the
+    # causal path kptr-lsp derives from the classic log (causal.py).
+    found = [with_kernel_block(f, log.kernel_block, error, at_line, loc.from_insn) for f in found]
+    causal = derive(log) if log.kernel_block is None else None
+    return [with_causal_path(f, causal, error, at_step) for f in found]
 
 
 PATH_STEPS = 5  # source lines of the failing path shown for a message we cannot explain

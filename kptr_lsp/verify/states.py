@@ -181,7 +181,11 @@ def decode_value(text: str, acquired: Mapping[int, int] | None = None) -> Value:
     vm = _VALUE.fullmatch(head)
     if vm is None:
         return Value(f"`{text}`")
-    prefixes = [p for p in _PREFIXES if p in vm.group("prefix")]
+    prefixes, rest_of = [], vm.group("prefix")
+    while rest_of:  # in order: `untrusted_` must not also read as `trusted_`
+        p = next(p for p in _PREFIXES if rest_of.startswith(p))
+        prefixes.append(p)
+        rest_of = rest_of[len(p) :]
     rest = vm.group("rest")
     null = False
     type_name: str | None = None

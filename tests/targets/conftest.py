@@ -85,3 +85,16 @@ def debian73_image() -> Path:
     except TargetError as exc:
         _unavailable(f"Debian 7.3 ({kernel.label()}): {exc}")
         raise  # unreachable: _unavailable skips or fails
+
+
+@pytest.fixture(scope="session")
+def debian73_ready(debian73_image: Path) -> Iterator[ReadyKernel]:
+    """Debian's 7.3 kernel booted in this test process once per session and kept warm: every
+    test that asks 7.3 itself (not through a server or `check` it starts) shares this VM."""
+    try:
+        kernel = ready(GuestKernel(image=str(debian73_image)))
+    except TargetError as exc:
+        _unavailable(f"Debian 7.3 did not boot: {exc}")
+        raise
+    yield kernel
+    kernel.vm.shutdown()

@@ -7,8 +7,7 @@ is booted once per session (the same GuestKernel value as every other test that 
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,8 @@ import pytest
 from kptr_lsp.settings import GuestKernel, Settings
 from kptr_lsp.targets.fetch import FetchError, package_image, split_package
 from kptr_lsp.targets.initramfs import build_loader
-from kptr_lsp.targets.kernels import ReadyKernel, TargetError, ready
-from kptr_lsp.targets.vm import QEMU
+from kptr_lsp.targets.kernels import ReadyKernel
 from kptr_lsp.toolchain import debian
-from tests.targets.conftest import _unavailable
 
 PACKAGE_73 = os.environ.get("KPTR_TEST_KERNEL_73", "trixie-backports/linux-image-7.3.4+deb13-amd64")
 PROJECT = Path(__file__).parent.parent / "programs" / "projects" / "current_libbpf"
@@ -81,20 +78,6 @@ def test_the_guest_loader_links_the_current_libbpf(tmp_path: Path) -> None:
     assert b"cannot find exception callback" not in system.read_bytes()
 
 
-@pytest.fixture(scope="module")
-def debian73() -> Iterator[ReadyKernel]:
-    """7.3 booted for this module, powered off after it (the session's other VMs stay)."""
-    if shutil.which(QEMU) is None:
-        _unavailable(f"{QEMU} is not installed")
-    try:
-        kernel = ready(GuestKernel(package=PACKAGE_73))
-    except TargetError as exc:
-        _unavailable(str(exc))
-        raise
-    yield kernel
-    kernel.vm.shutdown()
-
-
 @pytest.mark.parametrize(
     ("name", "programs"),
     [
@@ -105,12 +88,12 @@ def debian73() -> Iterator[ReadyKernel]:
     ],
 )
 def test_the_73_guest_gives_struct_ops_and_exception_callbacks_the_kernels_verdict(
-    debian73: ReadyKernel, compile_bpf: Compile, name: str, programs: list[str]
+    debian73_ready: ReadyKernel, compile_bpf: Compile, name: str, programs: list[str]
 ) -> None:
     """What libbpf 1.1 cannot prepare, 7.3 accepts when the guest loads it through 1.4 — a
     sched_ext scheduler too (the host kernel has no sched_ext: there it is not verifiable)."""
-    assert debian73.release.startswith("7.3.")
-    result = debian73.vm.verify(compile_bpf(PROJECT / name), log_level=1)
+    assert debian73_ready.release.startswith("7.3.")
+    result = debian73_ready.vm.verify(compile_bpf(PROJECT / name), log_level=1)
     assert result.open_error is None
     verdicts = {p.name: (p.accepted, p.log[-300:]) for p in result.programs}
     assert {n: v[0] for n, v in verdicts.items()} == dict.fromkeys(programs, True), verdicts

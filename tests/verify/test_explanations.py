@@ -155,7 +155,12 @@ def test_message_outside_the_catalogue_shows_the_failing_path(kernel: None) -> N
     assert error.explanation is not None
     assert f"line {slice_line} → line {check_line} → line {error.line}." in error.explanation
     assert {slice_line, check_line} <= {r.location.line for r in error.related}
-    assert len(error.related) <= 4  # short: the last few steps only
+    walked = [r for r in error.related if r.message.startswith("on the failing path")]
+    assert len(walked) <= 4  # short: the last few steps only
+    # The causal path (verify/causal.py) names where R0 came from and the check it passed.
+    path_steps = [(e.location.line, e.label) for e in error.causal_path]
+    assert path_steps[:2] == [(slice_line, "update"), (check_line, "branch")]
+    assert "bpf_dynptr_slice()" in error.causal_path[0].text
 
 
 def test_detail_sentences_appear_only_when_their_facts_are_known() -> None:

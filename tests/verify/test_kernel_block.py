@@ -14,7 +14,7 @@ from kptr_lsp.pipeline import analyse
 from kptr_lsp.report.json_ import finding_json
 from kptr_lsp.settings import Settings
 from kptr_lsp.targets.verdicts import merge
-from kptr_lsp.verify.kernel_block import BlockEvent, KernelBlock, split_block
+from kptr_lsp.verify.kernel_block import BlockEvent, KernelBlock, shared_explanation, split_block
 from kptr_lsp.verify.loader import ObjectResult
 from kptr_lsp.verify.log import parse_log
 from kptr_lsp.verify.placement import ObjectContext, object_findings
@@ -215,7 +215,9 @@ def test_the_finding_keeps_the_classic_line_first_then_the_category(
     assert finding.explanation is not None
     assert finding.explanation.startswith("The kernel's reason: R0 may be NULL here")
     assert "The kernel's suggestion: Add a NULL check" in finding.explanation
-    assert running.explanation and finding.explanation.endswith(running.explanation)
+    # kptr-lsp's catalogue words follow, as they follow kptr-lsp's own reading on this kernel.
+    catalogue = shared_explanation(running)
+    assert catalogue and finding.explanation.endswith(catalogue)
     lookup = line_of(source, "bpf_map_lookup_elem(")
     (step,) = finding.causal_path
     assert (step.location.file, step.location.line, step.location.col) == (str(source), lookup, 10)
@@ -237,8 +239,11 @@ def test_json_carries_the_blocks_fields(
     assert {"file": step["file"], "line": step["line"]} in [
         {"file": r["file"], "line": r["line"]} for r in data["related"]
     ]
-    plain = finding_json(running)
-    assert (plain["category"], plain["causal_path"], plain["suggestion"]) == (None, [], None)
+    assert data["explained_by"] == "kernel"
+    # The running kernel prints no block: kptr-lsp's reading of its log, in the same fields.
+    here = finding_json(running)
+    assert (here["category"], here["explained_by"]) == ("Register Type Safety", "kptr-lsp")
+    assert [e["line"] for e in here["causal_path"]] == [step["line"]]
 
 
 def test_two_kernels_with_the_same_classic_line_agree(
@@ -248,11 +253,13 @@ def test_two_kernels_with_the_same_classic_line_agree(
     (merged,) = merge([("6.18", running), ("7.3", new)])
     lines = merged.message.splitlines()
     assert lines[0] == "[6.18, 7.3] R0 invalid mem access 'map_value_or_null'"
-    assert lines[1] == "[7.3] Register Type Safety: Invalid dereference"
+    # Both say it in the same category names (7.3 itself, kptr-lsp from 6.18's log): once.
+    assert lines[1] == "[6.18, 7.3] Register Type Safety: Invalid dereference"
     assert "Not reported by" not in merged.message
     assert merged.explanation is not None
-    assert merged.explanation.startswith("[7.3] The kernel's reason: R0 may be NULL here")
-    assert merged.explanation.count(running[0].explanation or "?") == 1
+    assert merged.explanation.startswith("[6.18] Why: ")
+    assert "\n[7.3] The kernel's reason: R0 may be NULL here" in merged.explanation
+    assert merged.explanation.count(shared_explanation(running[0]) or "?") == 1
     (step,) = [r for r in merged.related if "changed from" in r.message]
     assert step.message.startswith("[7.3] update: R0 changed from")
     assert merged.category == "Register Type Safety" and len(merged.causal_path) == 1
