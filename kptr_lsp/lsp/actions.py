@@ -43,7 +43,7 @@ def _matches(fix: Fix, diagnostic: types.Diagnostic) -> bool:
 def _lines_of(finding: Finding) -> list[int]:
     """The lines a finding's fixes are offered on: its own, and each `fix here` point the
     causal path gives it (where the fix belongs, when that is another line)."""
-    points = getattr(finding, "fix_points", ())  # verify/causal.py (issue 14 §3), when present
+    points = finding.fix_points  # verify/causal.py (issue 14 §3)
     return [finding.line, *(p.location.line for p in points if p.location.file == finding.file)]
 
 

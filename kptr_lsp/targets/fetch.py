@@ -29,6 +29,7 @@ from kptr_lsp.toolchain.debian import (
     check_suite,
     depends,
 )
+from kptr_lsp.toolchain.which import which
 
 CACHE_DIR = cache_home() / "kernels"
 # Depends of a kernel meta package that may hold the kernel itself, tried in this order.
@@ -125,7 +126,7 @@ def _vmlinuz_of(deb: Path) -> bytes | None:
     package can hold modules worth hundreds of MB."""
     try:
         proc = subprocess.Popen(
-            ["dpkg-deb", "--fsys-tarfile", str(deb)],
+            [which("dpkg-deb") or "dpkg-deb", "--fsys-tarfile", str(deb)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )

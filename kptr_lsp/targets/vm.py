@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kptr_lsp.toolchain.native import strip_debug
+from kptr_lsp.toolchain.which import which
 from kptr_lsp.verify.loader import (
     DEFAULT_LOG_SIZE,
     Level,
@@ -141,7 +142,7 @@ class TargetVM:
     def _command(self) -> list[str]:
         accel = "kvm" if kvm_usable() else "tcg"
         return [
-            QEMU,
+            which(QEMU) or QEMU,
             "-name",
             vm_name(os.getpid()),
             "-nodefaults",

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .which import which
+
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 _SUITE = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -147,7 +149,7 @@ class Apt:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _run(self, args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        cmd = [args[0], "-q", *self.options(), *args[1:]]
+        cmd = [which(args[0]) or args[0], "-q", *self.options(), *args[1:]]
         try:
             return subprocess.run(
                 cmd,
@@ -242,7 +244,10 @@ def unpack(deb: Path, dest: Path) -> None:
     """The package's files under `dest` (dpkg-deb -x: no maintainer scripts run)."""
     try:
         done = subprocess.run(
-            ["dpkg-deb", "-x", str(deb), str(dest)], capture_output=True, text=True, timeout=300
+            [which("dpkg-deb") or "dpkg-deb", "-x", str(deb), str(dest)],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DebianError(f"dpkg-deb -x {deb.name} failed: {exc}") from exc

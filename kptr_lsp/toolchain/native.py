@@ -5,13 +5,13 @@ llvm-strip for objects sent to a guest. Only toolchain/ runs compilers; targets/
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 from kptr_lsp.toolchain.clang import ToolchainError, find_clang
 from kptr_lsp.toolchain.debian import LibbpfTree
+from kptr_lsp.toolchain.which import which
 
 
 def _clang() -> str | None:
@@ -34,7 +34,7 @@ def build_static_libbpf_program(
 ) -> None:
     """Compile C `source` into the static executable `out`, linked against `tree`'s libbpf.a
     (the current libbpf), else this machine's libbpf-dev. ToolchainError when it cannot."""
-    cc = compiler or shutil.which("cc") or shutil.which("gcc") or _clang()
+    cc = compiler or which("cc") or which("gcc") or _clang()
     if cc is None:
         raise ToolchainError("no C compiler (cc) to build the guest loader")
     src = out.with_suffix(".c")
@@ -54,9 +54,9 @@ def _llvm_strip() -> str | None:
     try:
         clang = os.path.realpath(find_clang().path)
     except ToolchainError:
-        return shutil.which("llvm-strip")
+        return which("llvm-strip")
     beside = os.path.join(os.path.dirname(clang), "llvm-strip")
-    return beside if os.access(beside, os.X_OK) else shutil.which("llvm-strip")
+    return beside if os.access(beside, os.X_OK) else which("llvm-strip")
 
 
 def strip_debug(data: bytes) -> bytes:

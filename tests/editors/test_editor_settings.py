@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,26 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def _server_default(field: dataclasses.Field[Any]) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        # guestVerify: its default follows $KPTR_LSP_GUEST_VERIFY (the suite turns it off)
+        saved = os.environ.pop("KPTR_LSP_GUEST_VERIFY", None)
+        try:
+            return field.default_factory()
+        finally:
+            if saved is not None:
+                os.environ["KPTR_LSP_GUEST_VERIFY"] = saved
+    return field.default
+
+
 def _json_default(field: dataclasses.Field[Any]) -> Any:
     """A Settings default as the JSON value an editor would send."""
+    default = _server_default(field)
     if str(field.type).startswith("tuple[tuple[str, int]"):
-        return dict(field.default)
-    if isinstance(field.default, tuple):
-        return list(field.default)
-    return field.default
+        return dict(default)
+    if isinstance(default, tuple):
+        return list(default)
+    return default
 
 
 SETTINGS = {_camel(f.name): _json_default(f) for f in dataclasses.fields(Settings)}

@@ -67,6 +67,7 @@ return {
     verifyHelper = {}, -- e.g. { 'sudo', '-n', '/opt/kptr-lsp/.venv/bin/kptr-lsp', 'verify-helper' }
     rodataOverrides = vim.empty_dict(), -- e.g. { targ_pid = 1 }; {} would be sent as []
     kernels = {}, -- other kernels to verify in, each in a VM (see the README)
+    guestVerify = 'auto', -- verify in a guest kernel what the host will not load; 'off'
     costHints = true,
     costHintMinInsns = 1000,
     logLevel = 'info',
