@@ -27,7 +27,7 @@ from .lsp.inlay import inlay_hints_for
 from .lsp.scheduler import Scheduler
 from .lsp.views import STATS_COMMAND, ProgramViews
 from .pipeline import analyse, compile_options
-from .settings import Settings
+from .settings import GuestKernel, Settings
 from .sources import is_bpf_source
 from .targets.guest import GuestSession, GuestState, accelerator
 from .targets.vm import shutdown_all as shutdown_target_vms
@@ -230,7 +230,7 @@ class KptrLanguageServer(LanguageServer):
                     workspace_root=self._workspace_root(),
                     cancelled=cancelled,
                     progress=self._progress_reporter(token, loop),
-                    guest=guest.kernel if guest.ready is not None else None,
+                    guest=self.ready_guest(),
                     guest_wanted=self.guest.enabled and guest.error is None,
                 ),
             )
@@ -281,6 +281,12 @@ class KptrLanguageServer(LanguageServer):
                     "without root'); guestVerify: off turns the guest off.",
                 )
             )
+
+    def ready_guest(self) -> GuestKernel | None:
+        """The session's guest kernel once it is up (analyses and fix proofs verify there
+        what the host will not load), else None."""
+        state = self.guest.state()
+        return state.kernel if state.ready is not None else None
 
     async def _start_guest(self) -> None:
         """Boot the session's guest kernel in the background (once), with work-done progress;
@@ -506,6 +512,7 @@ async def on_code_action(
             ls.settings,
             ls._workspace_root(),
             lazy=support is not None and "edit" in support.properties,
+            guest=ls.ready_guest(),
         )
     )
 
@@ -518,12 +525,15 @@ async def on_code_action_resolve(
     analysis = ls.current_analysis(str(data.get("uri", "")))
     # In a thread: the proof compiles the fixed buffer and loads it into the kernel.
     resolved = await asyncio.to_thread(
-        resolve_action,
-        action,
-        analysis,
-        ls.workspace.position_codec,
-        ls.settings,
-        ls._workspace_root(),
+        functools.partial(
+            resolve_action,
+            action,
+            analysis,
+            ls.workspace.position_codec,
+            ls.settings,
+            ls._workspace_root(),
+            guest=ls.ready_guest(),
+        )
     )
     document_caps = ls.client_capabilities.text_document
     action_caps = document_caps.code_action if document_caps is not None else None

@@ -3,7 +3,8 @@
 `prove()` applies the fix's edits in memory, compiles the result and loads it into the real
 verifier through the same pipeline as the buffer itself (so the per-program verifier cache,
 verify/cache.py, answers for the programs the fix did not touch); the running kernel is the
-judge, target kernels in guests (`kernels`) are not asked. The fix holds when the
+judge — or, for what the host will not load, the session's guest kernel (`guestVerify`) that
+judged the buffer; target kernels (`kernels`) are not asked. The fix holds when the
 programs the finding was about load (or, when another error follows, the finding's own error
 is gone) and clang has nothing new to say. Proofs are kept by (file, fixed text, settings):
 the editor asks again for the same fixes at every cursor move.
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from ..analysis import Analysis
 from ..findings import Finding, Severity, Source
 from ..pipeline import analyse
-from ..settings import Settings
+from ..settings import GuestKernel, Settings
 from .fixes import Fix, apply_edits, fixes_for
 
 _KEEP = 64
@@ -66,9 +67,19 @@ class _Proofs:
         self._running: dict[str, threading.Lock] = {}
 
     @staticmethod
-    def key(analysis: Analysis, fix: Fix, settings: Settings, root: str | None) -> str:
+    def key(
+        analysis: Analysis,
+        fix: Fix,
+        settings: Settings,
+        root: str | None,
+        guest: GuestKernel | None = None,
+    ) -> str:
         fixed = apply_edits(analysis.text, fix.edits)
-        parts = (os.path.abspath(analysis.path), fixed, repr(settings), root, fix.finding.message)
+        judge_by = guest.label() if guest is not None else None
+        parts = (
+            os.path.abspath(analysis.path), fixed, repr(settings), root, fix.finding.message,
+            judge_by,
+        )  # fmt: skip
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 
     def known(self, key: str) -> Proof | None:
@@ -76,9 +87,14 @@ class _Proofs:
             return self._done.get(key)
 
     def prove(
-        self, analysis: Analysis, fix: Fix, settings: Settings, root: str | None = None
+        self,
+        analysis: Analysis,
+        fix: Fix,
+        settings: Settings,
+        root: str | None = None,
+        guest: GuestKernel | None = None,
     ) -> Proof:
-        key = self.key(analysis, fix, settings, root)
+        key = self.key(analysis, fix, settings, root, guest)
         with self._lock:  # one proof per fix at a time: a resolve waits for the one under way
             running = self._running.setdefault(key, threading.Lock())
         with running:
@@ -88,7 +104,7 @@ class _Proofs:
             fixed = apply_edits(analysis.text, fix.edits)
             # The running kernel is the judge: target kernels in guests would boot for each fix.
             host_only = dataclasses.replace(settings, kernels=())
-            after = analyse(analysis.path, fixed, host_only, workspace_root=root)
+            after = analyse(analysis.path, fixed, host_only, workspace_root=root, guest=guest)
             proof = judge(fix.finding, after)
             with self._lock:
                 self._done[key] = proof
@@ -101,16 +117,27 @@ class _Proofs:
 PROOFS = _Proofs()
 
 
-def prove(analysis: Analysis, fix: Fix, settings: Settings, root: str | None = None) -> Proof:
-    """Apply `fix` in memory, compile, load into the kernel: does the rejection go away?"""
-    return PROOFS.prove(analysis, fix, settings, root)
+def prove(
+    analysis: Analysis,
+    fix: Fix,
+    settings: Settings,
+    root: str | None = None,
+    guest: GuestKernel | None = None,
+) -> Proof:
+    """Apply `fix` in memory, compile, load into the kernel (or the guest kernel, for what
+    the host will not load): does the rejection go away?"""
+    return PROOFS.prove(analysis, fix, settings, root, guest)
 
 
 def known(
-    analysis: Analysis, fix: Fix, settings: Settings, root: str | None = None
+    analysis: Analysis,
+    fix: Fix,
+    settings: Settings,
+    root: str | None = None,
+    guest: GuestKernel | None = None,
 ) -> Proof | None:
     """The proof of `fix` if it was already taken (no compile, no load)."""
-    return PROOFS.known(PROOFS.key(analysis, fix, settings, root))
+    return PROOFS.known(PROOFS.key(analysis, fix, settings, root, guest))
 
 
 def proven_fixes(

@@ -20,7 +20,7 @@ from ..analysis import Analysis
 from ..features.fix_proof import known, prove
 from ..features.fixes import Edit, Fix, fixes_for
 from ..findings import Finding, Source
-from ..settings import Settings
+from ..settings import GuestKernel, Settings
 
 
 def _position(lines: list[str], line: int, col: int, codec: PositionCodec) -> types.Position:
@@ -68,6 +68,7 @@ def code_actions(
     root: str | None = None,
     *,
     lazy: bool = False,
+    guest: GuestKernel | None = None,
 ) -> list[types.CodeAction]:
     """Fixes for the verifier findings on the requested lines, each tied to its diagnostic.
     `lazy`: the client resolves code actions; unproven fixes come without their edit."""
@@ -81,9 +82,9 @@ def code_actions(
         if not any(first <= line <= last for line in _lines_of(finding)):
             continue
         for fix in fixes_for(analysis, finding):
-            proof = known(analysis, fix, settings, root)
+            proof = known(analysis, fix, settings, root, guest)
             if proof is None and not lazy:
-                proof = prove(analysis, fix, settings, root)
+                proof = prove(analysis, fix, settings, root, guest)
             if proof is not None and not proof.holds:
                 continue
             diagnostics = [d for d in context.diagnostics if _matches(fix, d)]
@@ -127,6 +128,8 @@ def resolve_action(
     codec: PositionCodec,
     settings: Settings,
     root: str | None = None,
+    *,
+    guest: GuestKernel | None = None,
 ) -> types.CodeAction:
     """The action with its edit once the kernel accepted the fix, else disabled with why."""
     data = action.data if isinstance(action.data, dict) else None
@@ -142,7 +145,7 @@ def resolve_action(
     if fix is None:
         action.disabled = types.CodeActionDisabled("this fix no longer applies")
         return action
-    proof = prove(analysis, fix, settings, root)
+    proof = prove(analysis, fix, settings, root, guest)
     if proof.holds:
         action.edit = _workspace_edit(analysis, uri, fix, codec)
     else:

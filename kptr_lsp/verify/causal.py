@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from ..findings import Finding, FixKind, FixPoint, Location, PathEvent
 from ..kernel.kfuncs import RELEASE_OF_ACQUIRE, RELEASE_OF_POINTEE
 from .kernel_block import block_explanation
-from .log import VerifierLog
-from .states import decode_value
+from .log import FROM_LINE, VerifierLog
+from .states import decode_value, parse_state
 
 EXPLAINED_BY = "kptr-lsp"
 
@@ -76,10 +76,6 @@ _INSN = re.compile(r"(\d{1,19}): \(([0-9a-f]{2})\) (.*)")
 _NOTE = re.compile(r"; (.*) @ (\S+):(\d{1,19})")
 _INLINE_POP = re.compile(r"(.*?) (\d{1,19}):((?: (?:frame\d+:|R\d|fp).*)?)")
 _STATE = re.compile(r"(\d{1,19}):((?: (?:frame\d+:|R\d+\w*=|fp-?\d+\w*=|refs=).*)?)")
-_FROM = re.compile(r"from (\d{1,19}) to (\d{1,19})(?: \(speculative execution\))?:(.*)")
-_ENTRY = re.compile(r"(R\d{1,2}|fp-?\d{1,4})(?:_[a-zD]+)?=")
-_FRAME = re.compile(r"frame(\d{1,3}):")
-_REFS = re.compile(r"refs=([\d,]+)")
 _ID = re.compile(r"\bid=(\d+)")
 _REF_OBJ = re.compile(r"\bref_obj_id=(\d+)")
 _REF_ID = re.compile(r"\bref_id=(\d+)")
@@ -179,23 +175,9 @@ def _body(text: str) -> list[str]:
 
 
 def _entries(state: str, frame: int) -> tuple[int, dict[str, str], tuple[int, ...] | None]:
-    fm = _FRAME.match(state.strip())
-    if fm is not None:
-        frame = int(fm.group(1))
-    refs: tuple[int, ...] | None = None
-    rm = _REFS.search(state)
-    if rm is not None:
-        refs = tuple(int(r) for r in rm.group(1).split(",") if r)
-        state = state[: rm.start()]
-    matches = list(_ENTRY.finditer(state))
-    out: dict[str, str] = {}
-    for i, m in enumerate(matches):
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(state)
-        name = m.group(1)
-        if name.startswith("fp") and not name.startswith("fp-"):
-            name = "fp-" + name[2:]
-        out[name] = state[m.end() : end].strip()
-    return frame, out, refs
+    """A state's entries (states.parse_state), in `frame` unless it names its own."""
+    own, entries, refs = parse_state(state)
+    return (frame if own is None else own), entries, refs
 
 
 def _replay(text: str) -> _Path:
@@ -258,7 +240,7 @@ def _replay(text: str) -> _Path:
                 apply(popped, full=True)
         elif (m := _NOTE.fullmatch(line)) is not None:
             where = (m.group(2), int(m.group(3)), m.group(1).strip())
-        elif (m := _FROM.fullmatch(line)) is not None:
+        elif (m := FROM_LINE.fullmatch(line)) is not None:
             apply(m.group(3), full=True)
         elif (m := _STATE.fullmatch(line)) is not None:
             apply(m.group(2), full=True)

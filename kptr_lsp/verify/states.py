@@ -308,13 +308,14 @@ class StateTrace:
         return {ref: ln for ref, (f, ln) in self.acquired.items() if os.path.basename(f) == base}
 
 
-def _entries(state: str) -> tuple[int | None, dict[str, str], tuple[int, ...]]:
-    """`frame1: R1=ctx() fp-8=mmmmmmmm refs=2,4` → (1, {R1: ctx(), fp-8: ...}, (2, 4))."""
+def parse_state(state: str) -> tuple[int | None, dict[str, str], tuple[int, ...] | None]:
+    """`frame1: R1=ctx() fp-8=mmmmmmmm refs=2,4` → (1, {R1: ctx(), fp-8: ...}, (2, 4)); the
+    frame and the refs are None when the state does not print them."""
     frame: int | None = None
     fm = _FRAME.match(state.strip())
     if fm is not None:
         frame = int(fm.group(1))
-    refs: tuple[int, ...] = ()
+    refs: tuple[int, ...] | None = None
     rm = _REFS.search(state)
     if rm is not None:
         refs = tuple(int(r) for r in rm.group(1).split(",") if r)
@@ -328,6 +329,11 @@ def _entries(state: str) -> tuple[int | None, dict[str, str], tuple[int, ...]]:
             name = "fp-" + name[2:]
         entries[name] = state[m.end() : end].strip()
     return frame, entries, refs
+
+
+def _entries(state: str) -> tuple[int | None, dict[str, str], tuple[int, ...]]:
+    frame, entries, refs = parse_state(state)
+    return frame, entries, refs or ()
 
 
 class _Replay:

@@ -143,6 +143,16 @@ def too_complex(kernel: None) -> Analysis:
     return _analysed("too_many_branches.bpf.c")
 
 
+def _related_by_line(error: Finding) -> dict[int, str]:
+    """Every related message on a line, joined: the causal path may name the same lines."""
+    out: dict[int, str] = {}
+    for r in error.related:
+        out[r.location.line] = (
+            f"{out[r.location.line]}\n{r.message}" if r.location.line in out else r.message
+        )
+    return out
+
+
 def _error(analysis: Analysis) -> Finding:
     errors = [f for f in analysis.findings if f.code == "verifier"]
     assert len(errors) == 1, analysis.findings
@@ -154,7 +164,7 @@ def test_million_insns_error_names_the_loop_that_spent_the_budget(too_large: Ana
     loop_line, body_line = _row(path, "for (int i = 0"), _row(path, "acc += i;")
     error = _error(too_large)
     assert "BPF program is too large. Processed 1000001 insn" in error.message
-    related = {r.location.line: r.message for r in error.related}
+    related = _related_by_line(error)
     assert "the loop (lines 15–16) the walk spent its budget in" in related[loop_line]
     assert "going round" in related[loop_line]
     assert "were on this line" in related[body_line]
@@ -182,7 +192,7 @@ def test_jump_sequence_error_names_the_data_dependent_branch(too_complex: Analys
     loop_line, branch_line = _row(path, "for (int i = 0"), _row(path, "bpf_get_prandom_u32() & 1")
     error = _error(too_complex)
     assert "The sequence of 8193 jumps is too complex." in error.message
-    related = {r.location.line: r.message for r in error.related}
+    related = _related_by_line(error)
     assert "the loop" in related[loop_line]
     # The branch on a random value leaves paths pending; the loop's own test on the known
     # counter does not, and is not blamed for it.
@@ -194,7 +204,7 @@ def test_infinite_loop_error_names_the_loop(kernel: None) -> None:
     path = CATALOGUE / "infinite_loop.bpf.c"
     error = _error(_analysed("infinite_loop.bpf.c"))
     assert "infinite loop detected at insn" in error.message
-    related = {r.location.line: r.message for r in error.related}
+    related = _related_by_line(error)
     assert "the loop (line 17) the walk spent its budget in" in related[_row(path, "while (!stop)")]
 
 
