@@ -14,10 +14,12 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from kptr_lsp.report import verdict as verdict_of
 from kptr_lsp.sources import collect
 from tests.expectations import read_expectations
 
@@ -303,3 +305,62 @@ def test_files_sharing_a_preamble_share_one_pch(
     assert "-include-pch" in commands["tools/snoop2.bpf.c"]
     assert "-include-pch" not in commands["tools/zz_own.bpf.c"]
     assert len(list((tmp_path / "cache" / "kptr-lsp").rglob("*.pch"))) == 1
+
+
+def _many_programs(count: int, salt: int) -> str:
+    """`count` XDP programs, each walking a bounded loop, and one the verifier rejects (a
+    rejection makes the loader verify the object's programs one by one, in parallel)."""
+    parts = ['#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n\n']
+    for k in range(count):
+        parts.append(
+            f'SEC("xdp")\nint prog_{k}(struct xdp_md *ctx)\n{{\n\t__u64 sum = 0;\n\n'
+            f"\tfor (int i = 0; i < {60 + k}; i++)\n"
+            f"\t\tsum += (ctx->data_end - ctx->data) * i + {salt * 100 + k};\n"
+            "\treturn sum & 1 ? XDP_PASS : XDP_DROP;\n}\n\n"
+        )
+    parts.append(
+        'SEC("xdp")\nint rejected(struct xdp_md *ctx)\n{\n'
+        "\treturn *(int *)(long)ctx->data;\n}\n\n"  # no bounds check: rejected
+        'char LICENSE[] SEC("license") = "GPL";\n'
+    )
+    return "".join(parts)
+
+
+def test_jobs_bounds_the_loads_of_the_whole_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: None
+) -> None:
+    """`-j 2` over several files with many programs each: never more than two programs in the
+    kernel's verifier at once (files in parallel, each verifying its programs in parallel,
+    would make it files × programs), and every program is still verified."""
+    from kptr_lsp.batch import check_all
+    from kptr_lsp.settings import Settings
+    from kptr_lsp.verify.libbpf import Libbpf
+
+    lock = threading.Lock()
+    running = peak = calls = 0
+    real_load = Libbpf.load
+
+    def counted(self: Libbpf, obj: int) -> int:
+        nonlocal running, peak, calls
+        with lock:
+            running += 1
+            calls += 1
+            peak = max(peak, running)
+        try:
+            return real_load(self, obj)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(Libbpf, "load", counted)
+    for n in range(4):
+        (tmp_path / f"many{n}.bpf.c").write_text(_many_programs(10, n))
+    inputs = collect([str(tmp_path)], str(tmp_path))
+    results = list(check_all(inputs.sources, Settings(), jobs=2))
+    assert len(results) == 4
+    for _, analysis in results:
+        verdicts = [verdict_of(p) for p in analysis.programs]
+        assert verdicts.count("accepted") == 10, verdicts
+        assert verdicts.count("rejected") == 1, verdicts
+    assert calls >= 4 * 11  # each program loaded on its own at least once
+    assert peak <= 2, f"{peak} programs were verified at once with -j 2"
