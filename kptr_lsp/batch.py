@@ -75,8 +75,10 @@ Configuration = tuple[str, str | None, str | None]
 
 def _configuration(source: Source) -> Configuration:
     """Files that compile with the same flags and preamble, and so share one precompiled
-    header (toolchain/pch.py keys it by the command and the preamble's directives)."""
-    preamble = pch.preamble_of(source.text)
+    header (toolchain/pch.py keys it by the command and the preamble's directives): the
+    tree's common base (`vmlinux.h`, `<bpf/…>`) when the file starts with one, whatever
+    project headers follow it."""
+    preamble = pch.base_of(source.text) or pch.preamble_of(source.text)
     return (
         os.path.dirname(source.path),
         source.compdb,
@@ -136,6 +138,8 @@ def check_all(
         return analysis
 
     futures: dict[int, Future[Analysis]] = {}
+    # Each file compiles once: on the base it shares, not on a preamble of its own built first.
+    chain, pch.CACHE.chain = pch.CACHE.chain, len(sources) == 1 and pch.CACHE.chain
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kptr-check") as pool:
         try:
             # First the file that starts each shared PCH, and the files that share none.
@@ -155,6 +159,7 @@ def check_all(
                 yield source, futures[i].result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            pch.CACHE.chain = chain
 
 
 @dataclass(frozen=True)

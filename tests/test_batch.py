@@ -272,9 +272,10 @@ def test_bad_inputs_are_usage_errors_not_crashes(repo: Path) -> None:
 def test_files_sharing_a_preamble_share_one_pch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Three tools of one directory with the same includes: the first builds the PCH, the
-    others wait for it and compile on it; a fourth that includes its own header (a preamble
-    nobody shares) is compiled plainly, with no PCH built for it."""
+    """Three tools of one directory with the same includes and a fourth with a header of its
+    own after the same `vmlinux.h` and `<bpf/…>` lines: the first builds the PCH of that common
+    base, the others wait for it and compile on it. A fifth that reaches vmlinux.h through its
+    own header (a preamble nobody shares) is compiled plainly, with no PCH built for it."""
     from kptr_lsp.batch import check_all
     from kptr_lsp.settings import Settings
     from kptr_lsp.toolchain.vmlinux import ensure_vmlinux_h
@@ -290,7 +291,13 @@ def test_files_sharing_a_preamble_share_one_pch(
     for n in range(3):
         (tools / f"snoop{n}.bpf.c").write_text(text.replace("targ_tgid = 0", f"targ_tgid = {n}"))
     (tools / "own.h").write_text('#include "opensnoop.h"\n')
-    (tools / "zz_own.bpf.c").write_text(text.replace('"opensnoop.h"', '"own.h"'))
+    (tools / "zy_own.bpf.c").write_text(text.replace('"opensnoop.h"', '"own.h"'))
+    (tools / "all.h").write_text(
+        '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include "opensnoop.h"\n'
+    )
+    includes = '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include "opensnoop.h"\n'
+    assert includes in text
+    (tools / "zz_all.bpf.c").write_text(text.replace(includes, '#include "all.h"\n'))
     inputs = collect([str(tools)], str(tmp_path))
     results = list(check_all(inputs.sources, Settings(verify=False), jobs=2))
     commands = {s.name: a.compile.command for s, a in results if a.compile is not None}
@@ -298,12 +305,14 @@ def test_files_sharing_a_preamble_share_one_pch(
         "tools/snoop0.bpf.c",
         "tools/snoop1.bpf.c",
         "tools/snoop2.bpf.c",
-        "tools/zz_own.bpf.c",
+        "tools/zy_own.bpf.c",
+        "tools/zz_all.bpf.c",
     ]
     assert all(a.compile is not None and a.compile.obj for _, a in results)
-    assert "-include-pch" in commands["tools/snoop1.bpf.c"]
-    assert "-include-pch" in commands["tools/snoop2.bpf.c"]
-    assert "-include-pch" not in commands["tools/zz_own.bpf.c"]
+    assert all(not a.findings for _, a in results), [a.findings for _, a in results]
+    for name in ("snoop1", "snoop2", "zy_own"):
+        assert "-include-pch" in commands[f"tools/{name}.bpf.c"]
+    assert "-include-pch" not in commands["tools/zz_all.bpf.c"]
     assert len(list((tmp_path / "cache" / "kptr-lsp").rglob("*.pch"))) == 1
 
 
