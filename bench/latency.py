@@ -529,19 +529,24 @@ async def main(args: argparse.Namespace) -> None:
             f"machine: {os.cpu_count()} cores, {_mem_gib():.0f} GiB, kernel {os.uname().release}, "
             f"{Path(clang.path).name} {'.'.join(map(str, clang.version))}"
         )
+        load_start = _load()
+        started = time.strftime("%H:%M UTC", time.gmtime())
         print("cold start ...", flush=True)
         cold = await cold_start(work, empty_cache=True)
         warm_new = await cold_start(work, empty_cache=False)
 
         session = await Session.start({"changeDelayMs": 60_000})
+        memory: list[tuple[str, float, float]] = []
         try:
             print(f"save → diagnostics vs by hand, {args.runs} each, alternating ...", flush=True)
             await warm_up(session, work)
+            memory.append(("warm-up (first file, PCH built)", *session.rss_mb()))
             server, by_hand = await save_series(session, hand, work, args.runs, SAVE_GAP_S)
             print("same, back-to-back saves ...", flush=True)
             rapid, rapid_hand = await save_series(
                 session, hand, work, args.runs, 0.0, first=3 + args.runs
             )
+            memory.append(("save series", *session.rss_mb()))
             layouts = []
             for layout in LAYOUTS:
                 print(f"{layout.name}, {args.runs} saves each, alternating ...", flush=True)
@@ -553,12 +558,16 @@ async def main(args: argparse.Namespace) -> None:
                 )
             print("an edit to a header two open files include ...", flush=True)
             header_edit = await header_edit_series(session, hand, work, max(3, args.runs // 3))
+            memory.append(("layouts and header edit", *session.rss_mb()))
             print(f"edit → syntax diagnostics, {args.runs * 2} edits ...", flush=True)
             syntax = await syntax_series(session, work, args.runs * 2)
+            memory.append(("syntax (libclang)", *session.rss_mb()))
             print(f"hover, {args.hovers} requests ...", flush=True)
             hovers, hover_text = await hover_series(session, args.hovers)
+            memory.append(("hover", *session.rss_mb()))
             print("1/10/50 programs in one object ...", flush=True)
             scaling = await scaling_series(session, work, (1, 10, 50), args.repeats)
+            memory.append(("1/10/50 programs", *session.rss_mb()))
             one_edit = await one_edit_in_fifty(session, work)
             rss = session.rss_mb()
         finally:
@@ -575,6 +584,11 @@ async def main(args: argparse.Namespace) -> None:
 
     ratio = median(server) / median(by_hand)
     print()
+    finished = time.strftime("%H:%M UTC", time.gmtime())
+    print(
+        f"measured {started}–{finished}, load average (1 min) {load_start:.1f} at the start, "
+        f"{_load():.1f} at the end, on {os.cpu_count()} cores"
+    )
     print("kptr-lsp latency (median / p95)")
     row(
         "by hand: clang + bpftool loadall (2 programs)",
@@ -598,7 +612,7 @@ async def main(args: argparse.Namespace) -> None:
         rapid_ratio <= 0.5,
     )
     row("  same, PCH turned off", f"{ms(median(no_pch))} / {ms(p95(no_pch))}")
-    print(f"layouts, saves {SAVE_GAP_S:g} s apart: server / by hand (medians)")
+    print(f"layouts, saves {SAVE_GAP_S:g} s apart, side by side: server / by hand (medians)")
     for layout, mine, theirs, rapid_mine, rapid_theirs in layouts:
         r = median(mine) / median(theirs)
         row(f"  {layout.name}", f"{ms(median(mine))} / {ms(median(theirs))}")
@@ -633,6 +647,9 @@ async def main(args: argparse.Namespace) -> None:
         f"target ≤ 300 MB ({anon:.0f} MB anonymous)",
         resident <= 300,
     )
+    print("server RSS after each phase: resident / anonymous")
+    for phase, resident, anon in memory:
+        row(f"  {phase}", f"{resident:.0f} / {anon:.0f} MB")
     print("programs in one object → save to diagnostics (median), CPU cores busy")
     base_count, base_wall, _ = scaling[0]
     for count, wall, cores in scaling:
@@ -648,6 +665,11 @@ async def main(args: argparse.Namespace) -> None:
     row("  added cost per program (1 → 50)", ms(growth))
     row("cold start: new server, empty caches (vmlinux.h, PCH)", ms(cold))
     row("cold start: new server, caches on disk", ms(warm_new))
+
+
+def _load() -> float:
+    """The 1-minute load average: other jobs on the machine slow both loops alike."""
+    return os.getloadavg()[0]
 
 
 def _mem_gib() -> float:

@@ -45,8 +45,10 @@ def default_jobs() -> int:
 Progress = Callable[[int, int, Source], None]
 
 
-def _settings_for(source: Source, settings: Settings, *, shares_pch: bool) -> Settings:
+def _settings_for(source: Source, settings: Settings, *, shares_pch: bool, jobs: int) -> Settings:
     changes: dict[str, object] = {}
+    if jobs != settings.jobs:
+        changes["jobs"] = jobs
     if source.compdb is not None:
         changes["compile_commands"] = source.compdb
     if not shares_pch:
@@ -73,8 +75,10 @@ Configuration = tuple[str, str | None, str | None]
 
 def _configuration(source: Source) -> Configuration:
     """Files that compile with the same flags and preamble, and so share one precompiled
-    header (toolchain/pch.py keys it by the command and the preamble's directives)."""
-    preamble = pch.preamble_of(source.text)
+    header (toolchain/pch.py keys it by the command and the preamble's directives): the
+    tree's common base (`vmlinux.h`, `<bpf/…>`) when the file starts with one, whatever
+    project headers follow it."""
+    preamble = pch.base_of(source.text) or pch.preamble_of(source.text)
     return (
         os.path.dirname(source.path),
         source.compdb,
@@ -91,10 +95,15 @@ def check_all(
 ) -> Iterator[tuple[Source, Analysis]]:
     """Analyse every source, `jobs` at a time; yield each (source, analysis) in the order of
     `sources` as soon as it and every one before it are done. `progress(done, total, source)`
-    is called (from worker threads) as each file finishes."""
+    is called (from worker threads) as each file finishes.
+
+    `jobs` bounds the whole run: files in parallel times the programs each verifies in
+    parallel (one file alone verifies `jobs` programs at once; `jobs` files one each)."""
     if not sources:
         return
-    jobs = max(1, min(jobs, len(sources)))
+    total_jobs = max(1, jobs)
+    jobs = min(total_jobs, len(sources))
+    per_file = max(1, total_jobs // jobs)
     if len(sources) > 1:
         _prepare(settings)
     done = 0
@@ -115,7 +124,10 @@ def check_all(
             source.text,
             # One file alone keeps the usual PCH: built once, it serves the next check of it.
             _settings_for(
-                source, settings, shares_pch=len(sources) == 1 or sizes[configurations[i]] > 1
+                source,
+                settings,
+                shares_pch=len(sources) == 1 or sizes[configurations[i]] > 1,
+                jobs=per_file,
             ),
             workspace_root=source.root,
         )
@@ -126,6 +138,8 @@ def check_all(
         return analysis
 
     futures: dict[int, Future[Analysis]] = {}
+    # Each file compiles once: on the base it shares, not on a preamble of its own built first.
+    chain, pch.CACHE.chain = pch.CACHE.chain, len(sources) == 1 and pch.CACHE.chain
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kptr-check") as pool:
         try:
             # First the file that starts each shared PCH, and the files that share none.
@@ -145,6 +159,7 @@ def check_all(
                 yield source, futures[i].result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            pch.CACHE.chain = chain
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,9 @@ class _Version(argparse.Action):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread starts (kptr_lsp/memory.py says why)
     parser = argparse.ArgumentParser(
         prog="kptr-lsp",
         description="Language server that puts the Linux BPF verifier's verdict on the C line.",

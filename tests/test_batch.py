@@ -14,10 +14,12 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from kptr_lsp.report import verdict as verdict_of
 from kptr_lsp.sources import collect
 from tests.expectations import read_expectations
 
@@ -270,9 +272,10 @@ def test_bad_inputs_are_usage_errors_not_crashes(repo: Path) -> None:
 def test_files_sharing_a_preamble_share_one_pch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Three tools of one directory with the same includes: the first builds the PCH, the
-    others wait for it and compile on it; a fourth that includes its own header (a preamble
-    nobody shares) is compiled plainly, with no PCH built for it."""
+    """Three tools of one directory with the same includes and a fourth with a header of its
+    own after the same `vmlinux.h` and `<bpf/…>` lines: the first builds the PCH of that common
+    base, the others wait for it and compile on it. A fifth that reaches vmlinux.h through its
+    own header (a preamble nobody shares) is compiled plainly, with no PCH built for it."""
     from kptr_lsp.batch import check_all
     from kptr_lsp.settings import Settings
     from kptr_lsp.toolchain.vmlinux import ensure_vmlinux_h
@@ -288,7 +291,13 @@ def test_files_sharing_a_preamble_share_one_pch(
     for n in range(3):
         (tools / f"snoop{n}.bpf.c").write_text(text.replace("targ_tgid = 0", f"targ_tgid = {n}"))
     (tools / "own.h").write_text('#include "opensnoop.h"\n')
-    (tools / "zz_own.bpf.c").write_text(text.replace('"opensnoop.h"', '"own.h"'))
+    (tools / "zy_own.bpf.c").write_text(text.replace('"opensnoop.h"', '"own.h"'))
+    (tools / "all.h").write_text(
+        '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include "opensnoop.h"\n'
+    )
+    includes = '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include "opensnoop.h"\n'
+    assert includes in text
+    (tools / "zz_all.bpf.c").write_text(text.replace(includes, '#include "all.h"\n'))
     inputs = collect([str(tools)], str(tmp_path))
     results = list(check_all(inputs.sources, Settings(verify=False), jobs=2))
     commands = {s.name: a.compile.command for s, a in results if a.compile is not None}
@@ -296,10 +305,71 @@ def test_files_sharing_a_preamble_share_one_pch(
         "tools/snoop0.bpf.c",
         "tools/snoop1.bpf.c",
         "tools/snoop2.bpf.c",
-        "tools/zz_own.bpf.c",
+        "tools/zy_own.bpf.c",
+        "tools/zz_all.bpf.c",
     ]
     assert all(a.compile is not None and a.compile.obj for _, a in results)
-    assert "-include-pch" in commands["tools/snoop1.bpf.c"]
-    assert "-include-pch" in commands["tools/snoop2.bpf.c"]
-    assert "-include-pch" not in commands["tools/zz_own.bpf.c"]
+    assert all(not a.findings for _, a in results), [a.findings for _, a in results]
+    for name in ("snoop1", "snoop2", "zy_own"):
+        assert "-include-pch" in commands[f"tools/{name}.bpf.c"]
+    assert "-include-pch" not in commands["tools/zz_all.bpf.c"]
     assert len(list((tmp_path / "cache" / "kptr-lsp").rglob("*.pch"))) == 1
+
+
+def _many_programs(count: int, salt: int) -> str:
+    """`count` XDP programs, each walking a bounded loop, and one the verifier rejects (a
+    rejection makes the loader verify the object's programs one by one, in parallel)."""
+    parts = ['#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n\n']
+    for k in range(count):
+        parts.append(
+            f'SEC("xdp")\nint prog_{k}(struct xdp_md *ctx)\n{{\n\t__u64 sum = 0;\n\n'
+            f"\tfor (int i = 0; i < {60 + k}; i++)\n"
+            f"\t\tsum += (ctx->data_end - ctx->data) * i + {salt * 100 + k};\n"
+            "\treturn sum & 1 ? XDP_PASS : XDP_DROP;\n}\n\n"
+        )
+    parts.append(
+        'SEC("xdp")\nint rejected(struct xdp_md *ctx)\n{\n'
+        "\treturn *(int *)(long)ctx->data;\n}\n\n"  # no bounds check: rejected
+        'char LICENSE[] SEC("license") = "GPL";\n'
+    )
+    return "".join(parts)
+
+
+def test_jobs_bounds_the_loads_of_the_whole_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: None
+) -> None:
+    """`-j 2` over several files with many programs each: never more than two programs in the
+    kernel's verifier at once (files in parallel, each verifying its programs in parallel,
+    would make it files × programs), and every program is still verified."""
+    from kptr_lsp.batch import check_all
+    from kptr_lsp.settings import Settings
+    from kptr_lsp.verify.libbpf import Libbpf
+
+    lock = threading.Lock()
+    running = peak = calls = 0
+    real_load = Libbpf.load
+
+    def counted(self: Libbpf, obj: int) -> int:
+        nonlocal running, peak, calls
+        with lock:
+            running += 1
+            calls += 1
+            peak = max(peak, running)
+        try:
+            return real_load(self, obj)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(Libbpf, "load", counted)
+    for n in range(4):
+        (tmp_path / f"many{n}.bpf.c").write_text(_many_programs(10, n))
+    inputs = collect([str(tmp_path)], str(tmp_path))
+    results = list(check_all(inputs.sources, Settings(), jobs=2))
+    assert len(results) == 4
+    for _, analysis in results:
+        verdicts = [verdict_of(p) for p in analysis.programs]
+        assert verdicts.count("accepted") == 10, verdicts
+        assert verdicts.count("rejected") == 1, verdicts
+    assert calls >= 4 * 11  # each program loaded on its own at least once
+    assert peak <= 2, f"{peak} programs were verified at once with -j 2"

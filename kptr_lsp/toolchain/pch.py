@@ -37,6 +37,7 @@ from kptr_lsp.toolchain.headers import included_headers, without_header_lines
 _BUILD_TIMEOUT_S = 60.0
 _MTIME_SLACK_NS = 0
 _KEEP = 6  # PCHs are ~16 MB each: keep the most recently used few
+_KEEP_CHAINED = 64  # chained onto a base: kilobytes each
 # clang's words when a PCH cannot be used (inputs modified, flags differ, bad file)
 PCH_REFUSED = re.compile(r"precompiled header|PCH file|AST file", re.IGNORECASE)
 _HEADER_LINE = re.compile(r"^\.+ \S")
@@ -45,6 +46,8 @@ _CONDITIONAL_OPEN = re.compile(r"#\s*if(?:n?def)?\b")
 _CONDITIONAL_CLOSE = re.compile(r"#\s*endif\b")
 # A directive that would make the PCH mean something else than the text it replaces.
 _UNSAFE = re.compile(r"#\s*(?:line\b|pragma\s+once\b|\d)")
+_VMLINUX_INCLUDE = re.compile(r'#\s*include\s*(?:<vmlinux\.h>|"vmlinux\.h")$')
+_BPF_INCLUDE = re.compile(r"#\s*include\s*<bpf/[\w.-]+\.h>$")
 
 
 @dataclass(frozen=True)
@@ -91,14 +94,20 @@ def _logical_lines(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
-def preamble_of(text: str) -> Preamble | None:
+@dataclass(frozen=True)
+class _Scan:
+    directives: list[str]
+    # (end offset, directives before it) where the block could end: outside any #if and any
+    # comment
+    cuts: list[tuple[int, int]]
+
+
+def _scan(text: str) -> _Scan:
     """The leading block of preprocessor directives (comments and blank lines between them
-    included), cut back so that every `#if` in it is closed; None when it includes nothing."""
-    end = 0  # where the block, as far as it is balanced, ends
+    included) and the places it could be cut."""
     directives: list[str] = []
-    kept = 0  # directives within `end`
+    cuts: list[tuple[int, int]] = []
     depth = 0
-    includes = False
     in_comment = False
     for _start, stop, line in _logical_lines(text):
         rest = line
@@ -125,7 +134,7 @@ def preamble_of(text: str) -> Preamble | None:
         code = code.strip()
         if not code:
             if depth == 0 and not in_comment:
-                end = stop
+                cuts.append((stop, len(directives)))
             continue
         if not code.startswith("#") or _UNSAFE.match(code):
             break
@@ -135,14 +144,42 @@ def preamble_of(text: str) -> Preamble | None:
             depth -= 1
             if depth < 0:
                 break
-        includes = includes or _INCLUDE.match(code) is not None
         directives.append(code)
         if depth == 0 and not in_comment:
-            end, kept = stop, len(directives)
-    block = directives[:kept]
-    if not includes or not any(_INCLUDE.match(d) for d in block):
+            cuts.append((stop, len(directives)))
+    return _Scan(directives, cuts)
+
+
+def _cut(text: str, scan: _Scan, count: int | None) -> Preamble | None:
+    """The block up to its last cut with `count` directives (None: as far as it goes)."""
+    fitting = [c for c in scan.cuts if count is None or c[1] == count]
+    if not fitting:
+        return None
+    end, kept = fitting[-1]
+    block = scan.directives[:kept]
+    if not any(_INCLUDE.match(d) for d in block):
         return None
     return Preamble(text[:end], end, "".join(f"{d}\n" for d in block))
+
+
+def preamble_of(text: str) -> Preamble | None:
+    """The leading block of preprocessor directives (comments and blank lines between them
+    included), cut back so that every `#if` in it is closed; None when it includes nothing."""
+    return _cut(text, _scan(text), None)
+
+
+def base_of(text: str) -> Preamble | None:
+    """The part of the preamble that files of a whole tree have in common: `vmlinux.h`
+    included first, then only `<bpf/…>` headers (libbpf-tools: `<vmlinux.h>`, `<bpf/…>`, then
+    the tool's own headers). It is precompiled on its own, and a file's preamble PCH is
+    chained onto it, so the tree parses vmlinux.h once; None when the file does not start so."""
+    scan = _scan(text)
+    count = 0
+    for directive in scan.directives:
+        if not (_BPF_INCLUDE if count else _VMLINUX_INCLUDE).match(directive):
+            break
+        count += 1
+    return _cut(text, scan, count) if count else None
 
 
 def pch_root() -> Path:
@@ -190,15 +227,28 @@ def _unchanged(deps: dict[str, list[int] | None]) -> bool:
     return all(_identity(path) == ident for path, ident in deps.items())
 
 
-def _pch_command(cmd: tuple[str, ...], output: str) -> list[str]:
-    """The compile command turned into "precompile the preamble on stdin": same flags."""
-    base = list(cmd)
+def _pch_command(cmd: tuple[str, ...], output: str, base: str | None = None) -> list[str]:
+    """The compile command turned into "precompile the preamble on stdin": same flags; with
+    `base`, a PCH chained onto that one (it holds only what the base does not)."""
+    base_cmd = list(cmd)
     tail = ["-x", "c", "-", "-o", "-"]
-    if base[-len(tail) :] != tail:
+    if base_cmd[-len(tail) :] != tail:
         raise ValueError("unexpected compile command shape")
-    base = base[: -len(tail)]
-    base.remove("-c")
-    return [*base, "-x", "c-header", "-", "-o", output]
+    base_cmd = base_cmd[: -len(tail)]
+    base_cmd.remove("-c")
+    chain = [] if base is None else ["-include-pch", base]
+    return [*base_cmd, *chain, "-x", "c-header", "-", "-o", output]
+
+
+@dataclass(frozen=True)
+class _Build:
+    key: str
+    proc: subprocess.Popen[bytes]
+    tmp: str
+    cwd: str
+    source: bytes
+    started_ns: int
+    base: ReadyPch | None  # the PCH this one is chained onto
 
 
 class PchCache:
@@ -211,48 +261,87 @@ class PchCache:
         # clang warned while building it: not retried until a header it read changes
         self._unusable: dict[str, dict[str, list[int] | None]] = {}
         self._deps: dict[str, dict[str, list[int] | None]] = {}  # key → headers it read
+        # Whether a file's own preamble is chained onto the tree's common base PCH when it has
+        # one; `check` of a whole tree turns it off: each file compiles once, on the base.
+        self.chain = True
         atexit.register(self.wait)
 
     def lookup(
         self, cmd: tuple[str, ...], text: str, clang_version: str, cwd: str
     ) -> ReadyPch | None:
-        """The PCH ready for this compile; else start building one and return None."""
+        """The PCH ready for this compile: the file's own preamble, else (while that one is
+        built, or after a header it read changed) the tree's common base under it; else start
+        building what is missing and return None."""
         preamble = preamble_of(text)
         if preamble is None:
             return None
+        base = base_of(text)
+        if base is not None and base.directives == preamble.directives:
+            base = None  # the preamble is the base: one PCH
         key = pch_key(cmd, preamble, clang_version)
-        root = pch_root()
-        path = root / f"{key}.pch"
         with self._lock:
-            failed = self._unusable.get(key)
-            if failed is not None:
-                if _unchanged(failed):
-                    return None
-                del self._unusable[key]  # a header was edited: worth another try
-            if key in self._building:
-                return None  # still building (the finisher removes it when done)
-            if path.is_file():
-                deps = self._deps.get(key)
-                if deps is None:
-                    deps = self._read_deps(path.with_suffix(".deps"))
-                if deps is not None and _unchanged(deps):
-                    self._deps[key] = deps
-                    with contextlib.suppress(OSError):
-                        os.utime(path)  # most recently used: kept when older ones are pruned
-                        lines = path.with_suffix(".hdr").read_text()
-                        return ReadyPch(key, str(path), lines, preamble)
-                # A header it read changed (or its record is gone): never use it; rebuild.
-                self._drop(key)
-            self._start(key, cmd, preamble, cwd)
-        return None
+            ready, state = self._ready(key, preamble)
+            if ready is not None:
+                return ready
+            if base is None:
+                if state == "absent":
+                    self._start(key, cmd, preamble, cwd)
+                return None
+            base_key = pch_key(cmd, base, clang_version)
+            base_ready, base_state = self._ready(base_key, base)
+            if base_ready is None:
+                if base_state == "absent":
+                    self._start(base_key, cmd, base, cwd)
+                return None
+            if state == "absent" and self.chain:
+                self._start(key, cmd, preamble, cwd, base_ready)
+            return base_ready
+
+    def _ready(self, key: str, preamble: Preamble) -> tuple[ReadyPch | None, str]:
+        """(the PCH, "ready") or (None, "building" | "unusable" | "absent"); under the lock."""
+        failed = self._unusable.get(key)
+        if failed is not None:
+            if _unchanged(failed):
+                return None, "unusable"
+            del self._unusable[key]  # a header was edited: worth another try
+        if key in self._building:
+            return None, "building"  # the finisher removes it when done
+        path = pch_root() / f"{key}.pch"
+        if path.is_file():
+            deps = self._deps.get(key)
+            if deps is None:
+                deps = self._read_deps(path.with_suffix(".deps"))
+            if deps is not None and _unchanged(deps) and self._base_unchanged(path):
+                self._deps[key] = deps
+                with contextlib.suppress(OSError):
+                    # Most recently used: kept when older ones are pruned. (Not the PCH's own
+                    # time: clang refuses a PCH chained onto one whose mtime changed.)
+                    os.utime(path.with_suffix(".hdr"))
+                    lines = path.with_suffix(".hdr").read_text()
+                    return ReadyPch(key, str(path), lines, preamble), "ready"
+            # A header it read changed (or its record is gone): never use it; rebuild.
+            self._drop(key)
+        return None, "absent"
+
+    @staticmethod
+    def _base_unchanged(path: Path) -> bool:
+        """Whether the PCH `path` is chained onto (its `.base` file names it, with the inode
+        and size it had) is still that one; True for a PCH chained onto none."""
+        try:
+            key, ino, size = path.with_suffix(".base").read_text().split()
+        except FileNotFoundError:
+            return True
+        except (OSError, ValueError):
+            return False
+        ident = _identity(str(path.with_name(f"{key}.pch")))
+        return ident is not None and ident[:2] == [int(ino), int(size)]
 
     def building(self, cmd: tuple[str, ...], text: str, clang_version: str) -> bool:
-        """Whether this compile's PCH is being built right now (another compile started it)."""
-        preamble = preamble_of(text)
-        if preamble is None:
-            return False
+        """Whether this compile's PCH, or the base under it, is being built right now (another
+        compile started it)."""
+        keys = [pch_key(cmd, p, clang_version) for p in (preamble_of(text), base_of(text)) if p]
         with self._lock:
-            return pch_key(cmd, preamble, clang_version) in self._building
+            return any(k in self._building for k in keys)
 
     def wait_ready(
         self,
@@ -263,17 +352,16 @@ class PchCache:
         timeout_s: float,
         cancelled: threading.Event | None = None,
     ) -> ReadyPch | None:
-        """`lookup`, waiting up to `timeout_s` for a build of this PCH that is under way."""
+        """`lookup`, waiting up to `timeout_s` for a build of this PCH that is under way (the
+        base under a file's own preamble serves as soon as it is ready)."""
         deadline = time.monotonic() + timeout_s
         while True:
             ready = self.lookup(cmd, text, clang_version, cwd)
-            preamble = preamble_of(text)
             stop = time.monotonic() > deadline or (cancelled is not None and cancelled.is_set())
-            if ready is not None or preamble is None or stop:
+            if ready is not None or preamble_of(text) is None or stop:
                 return ready
-            with self._lock:
-                building = pch_key(cmd, preamble, clang_version) in self._building
-            if not building:  # finished just now, or not being built (unusable)
+            if not self.building(cmd, text, clang_version):
+                # finished just now, or not being built (unusable)
                 return self.lookup(cmd, text, clang_version, cwd)
             time.sleep(0.05)
 
@@ -284,7 +372,7 @@ class PchCache:
 
     def _drop(self, key: str) -> None:
         self._deps.pop(key, None)
-        for suffix in (".pch", ".hdr", ".deps"):
+        for suffix in (".pch", ".hdr", ".deps", ".base"):
             with contextlib.suppress(OSError):
                 (pch_root() / f"{key}{suffix}").unlink()
 
@@ -298,17 +386,27 @@ class PchCache:
             return None
         return {str(k): v if isinstance(v, list) else None for k, v in raw.items()}
 
-    def _start(self, key: str, cmd: tuple[str, ...], preamble: Preamble, cwd: str) -> None:
+    def _start(
+        self,
+        key: str,
+        cmd: tuple[str, ...],
+        preamble: Preamble,
+        cwd: str,
+        base: ReadyPch | None = None,
+    ) -> None:
         root = pch_root()
         root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{key}.", suffix=".pch")
         os.close(fd)
         try:
-            argv = _pch_command(cmd, tmp)
+            argv = _pch_command(cmd, tmp, None if base is None else base.path)
         except ValueError:
             os.unlink(tmp)
             self._unusable[key] = {}
             return
+        source = preamble.directives
+        if base is not None:  # the chained PCH holds the directives after the base's
+            source = source[len(base.preamble.directives) :]
         started_ns = time.time_ns()
         proc = subprocess.Popen(
             argv,
@@ -318,65 +416,76 @@ class PchCache:
             stderr=subprocess.PIPE,
         )
         self._building[key] = proc
+        build = _Build(
+            key, proc, tmp, cwd, source.encode("utf-8", "surrogateescape"), started_ns, base
+        )
         finisher = threading.Thread(
-            target=self._finish,
-            args=(
-                key,
-                proc,
-                tmp,
-                root,
-                cwd,
-                preamble.directives.encode("utf-8", "surrogateescape"),
-                started_ns,
-            ),
-            name="kptr-pch",
-            daemon=True,
+            target=self._finish, args=(build, root), name="kptr-pch", daemon=True
         )
         self._finishers.append(finisher)
         finisher.start()
 
-    def _finish(
-        self,
-        key: str,
-        proc: subprocess.Popen[bytes],
-        tmp: str,
-        root: Path,
-        cwd: str,
-        source: bytes,
-        started_ns: int,
-    ) -> None:
+    def _finish(self, build: _Build, root: Path) -> None:
+        proc = build.proc
         try:
-            _, raw = proc.communicate(source, timeout=_BUILD_TIMEOUT_S)
+            _, raw = proc.communicate(build.source, timeout=_BUILD_TIMEOUT_S)
         except subprocess.TimeoutExpired:  # a header that never ends (a FIFO, a device)
             proc.kill()
             _, raw = proc.communicate()
         except OSError:
             raw = b""
         err = raw.decode(errors="replace")
-        target = root / f"{key}.pch"
+        target = root / f"{build.key}.pch"
         with self._lock:
             # A warning while precompiling would vanish from later compiles: not worth it then.
             ok = proc.returncode == 0 and not without_header_lines(err).strip()
-            deps = {h.path: _settled(h.path, started_ns) for h in included_headers(err, cwd)}
+            deps = {
+                h.path: _settled(h.path, build.started_ns) for h in included_headers(err, build.cwd)
+            }
+            lines = "".join(f"{x}\n" for x in err.splitlines() if _HEADER_LINE.match(x))
+            if build.base is not None:
+                # what the base read is read by every compile on this one too
+                base_deps = self._deps.get(build.base.key)
+                base_ident = _identity(build.base.path)
+                ok = ok and base_deps is not None and base_ident is not None  # not dropped
+                deps = {**(base_deps or {}), **deps}
+                lines = build.base.header_lines + lines
             if ok and root.is_dir():
-                lines = "".join(f"{x}\n" for x in err.splitlines() if _HEADER_LINE.match(x))
                 with contextlib.suppress(OSError):
                     target.with_suffix(".hdr").write_text(lines)
                     target.with_suffix(".deps").write_text(json.dumps(deps))
-                    os.replace(tmp, target)
-                    self._deps[key] = deps
+                    if build.base is not None and base_ident is not None:
+                        # rebuilt, the base is another file: this one is stale then
+                        ino, size, _mtime = base_ident
+                        target.with_suffix(".base").write_text(f"{build.base.key} {ino} {size}")
+                    else:
+                        with contextlib.suppress(FileNotFoundError):
+                            target.with_suffix(".base").unlink()
+                    os.replace(build.tmp, target)
+                    self._deps[build.key] = deps
                     self._prune(root)
             if not ok:
-                self._unusable[key] = deps
-            self._building.pop(key, None)
+                self._unusable[build.key] = deps
+            self._building.pop(build.key, None)
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                os.unlink(build.tmp)
 
     def _prune(self, root: Path) -> None:
-        built = sorted(root.glob("*.pch"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in built[_KEEP:]:
+        """Keep the most recently used few of the full PCHs (~16 MB each) and many more of the
+        chained ones (kilobytes: only a file's own headers)."""
+
+        def used(p: Path) -> float:
+            try:
+                return p.with_suffix(".hdr").stat().st_mtime
+            except OSError:
+                return 0.0
+
+        built = sorted(root.glob("*.pch"), key=used, reverse=True)
+        chained = [p for p in built if p.with_suffix(".base").is_file()]
+        full = [p for p in built if p not in chained]
+        for old in [*full[_KEEP:], *chained[_KEEP_CHAINED:]]:
             self._deps.pop(old.stem, None)
-            for suffix in (".pch", ".hdr", ".deps"):
+            for suffix in (".pch", ".hdr", ".deps", ".base"):
                 with contextlib.suppress(OSError):
                     old.with_suffix(suffix).unlink()
 
