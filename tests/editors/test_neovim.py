@@ -18,7 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.editors.conftest import EDITORS, Example, path_without_server, server_command
+from tests.editors.conftest import (
+    EDITORS,
+    REJECTED,
+    Example,
+    path_without_server,
+    server_command,
+)
 
 TIMEOUT_S = 120
 
@@ -134,6 +140,14 @@ def test_neovim_shows_the_verifier_error_and_clears_it_on_save(
         d for d in result["before"] if d["line"] == example.line and example.text in d["message"]
     ]
     assert hits, f"no Error on line {example.line} containing {example.text!r}" + where
+    # its related information (the exit still holding the reference, the causal path) is in
+    # the message Neovim shows: the config appends it, as Neovim itself shows none
+    text = REJECTED.read_text().splitlines()  # the copy is fixed and saved by now
+    related = [n for n, line in enumerate(text, 1) if "RELATED:" in line]
+    assert related and all(f"{example.path.name}:{n}: " in hits[0]["message"] for n in related), (
+        where
+    )
+    assert "fix here: " in hits[0]["message"], where
     # 2. unsaved fix: on-change analysis is off, so the Error is still there
     assert any(d["line"] == example.line for d in result["after_edit_unsaved"]), where
     # 3. saved fix: the Error is gone

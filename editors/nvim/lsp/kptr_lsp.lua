@@ -42,10 +42,32 @@ local function find_server()
   return { 'kptr-lsp' } -- not found: Neovim reports that it cannot start it
 end
 
+-- Neovim shows a diagnostic's message but not its relatedInformation, where kptr-lsp puts
+-- the verifier's causal path (each step on its line, in order) and the `fix here` points:
+-- append them to the message, so the float (and `:lua vim.diagnostic.open_float()`) shows them.
+local function with_related(err, result, ctx, config)
+  if result and type(result.diagnostics) == 'table' then
+    for _, d in ipairs(result.diagnostics) do
+      local related = d.relatedInformation
+      if type(related) == 'table' and #related > 0 then
+        local lines = {}
+        for _, r in ipairs(related) do
+          local file = vim.fn.fnamemodify(vim.uri_to_fname(r.location.uri), ':t')
+          local line = r.location.range.start.line + 1
+          table.insert(lines, string.format('  %s:%d: %s', file, line, r.message))
+        end
+        d.message = d.message .. '\n' .. table.concat(lines, '\n')
+      end
+    end
+  end
+  return vim.lsp.handlers['textDocument/publishDiagnostics'](err, result, ctx, config)
+end
+
 ---@type vim.lsp.Config
 return {
   cmd = find_server(),
   filetypes = { 'c' },
+  handlers = { ['textDocument/publishDiagnostics'] = with_related },
   root_markers = { 'compile_commands.json', '.git' },
   -- Everything the server reads (kptr_lsp/settings.py); these are its defaults.
   init_options = {

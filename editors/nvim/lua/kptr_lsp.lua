@@ -69,6 +69,7 @@ function M.start(bufnr)
     capabilities = cfg.capabilities,
     on_attach = cfg.on_attach,
     flags = cfg.flags,
+    handlers = cfg.handlers,
   }
   if vim.lsp.start then -- Neovim 0.8 - 0.10
     return vim.lsp.start(client_config, { bufnr = bufnr })
