@@ -37,6 +37,7 @@ from kptr_lsp.toolchain.headers import included_headers, without_header_lines
 _BUILD_TIMEOUT_S = 60.0
 _MTIME_SLACK_NS = 0
 _KEEP = 6  # PCHs are ~16 MB each: keep the most recently used few
+_FORMAT = "2"
 _KEEP_CHAINED = 64  # chained onto a base: kilobytes each
 # clang's words when a PCH cannot be used (inputs modified, flags differ, bad file)
 PCH_REFUSED = re.compile(r"precompiled header|PCH file|AST file", re.IGNORECASE)
@@ -182,6 +183,10 @@ def base_of(text: str) -> Preamble | None:
     return _cut(text, scan, count) if count else None
 
 
+def _only_includes(directives: str) -> bool:
+    return all(_INCLUDE.match(d) for d in directives.splitlines() if d)
+
+
 def pch_root() -> Path:
     return vmlinux.cache_root().parent / "pch"
 
@@ -200,7 +205,11 @@ def _header_identity(cmd: tuple[str, ...]) -> list[str]:
 
 
 def pch_key(cmd: tuple[str, ...], preamble: Preamble, clang_version: str) -> str:
-    parts = [clang_version, *cmd, "\0", preamble.directives, "\0", *_header_identity(cmd)]
+    # _FORMAT: bumped when what a key's PCH holds changes (2: a preamble that defines macros
+    # itself is never chained), so a cache filled by an older kptr-lsp is not misread.
+    parts = [
+        _FORMAT, clang_version, *cmd, "\0", preamble.directives, "\0", *_header_identity(cmd),
+    ]  # fmt: skip
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
@@ -278,6 +287,12 @@ class PchCache:
         base = base_of(text)
         if base is not None and base.directives == preamble.directives:
             base = None  # the preamble is the base: one PCH
+        if base is not None and not _only_includes(preamble.directives[len(base.directives) :]):
+            # A macro defined in the chained part itself: clang reads a number's spelling
+            # back from the source, and both PCHs' sources are `<stdin>` — it reads the base's
+            # text at that place (`invalid suffix '…` for `#define FLAG 0x10`). Such a file
+            # gets a preamble PCH of its own, on no base.
+            base = None
         key = pch_key(cmd, preamble, clang_version)
         with self._lock:
             ready, state = self._ready(key, preamble)
@@ -325,16 +340,17 @@ class PchCache:
 
     @staticmethod
     def _base_unchanged(path: Path) -> bool:
-        """Whether the PCH `path` is chained onto (its `.base` file names it, with the inode
-        and size it had) is still that one; True for a PCH chained onto none."""
+        """Whether the PCH `path` is chained onto (its `.base` file names it, with the inode,
+        size and mtime it had) is still that one; True for a PCH chained onto none."""
         try:
-            key, ino, size = path.with_suffix(".base").read_text().split()
+            key, *recorded = path.with_suffix(".base").read_text().split()
+            wanted = [int(n) for n in recorded]
         except FileNotFoundError:
             return True
         except (OSError, ValueError):
             return False
         ident = _identity(str(path.with_name(f"{key}.pch")))
-        return ident is not None and ident[:2] == [int(ino), int(size)]
+        return ident is not None and len(wanted) == 3 and ident == wanted
 
     def building(self, cmd: tuple[str, ...], text: str, clang_version: str) -> bool:
         """Whether this compile's PCH, or the base under it, is being built right now (another
@@ -455,9 +471,13 @@ class PchCache:
                     target.with_suffix(".hdr").write_text(lines)
                     target.with_suffix(".deps").write_text(json.dumps(deps))
                     if build.base is not None and base_ident is not None:
-                        # rebuilt, the base is another file: this one is stale then
-                        ino, size, _mtime = base_ident
-                        target.with_suffix(".base").write_text(f"{build.base.key} {ino} {size}")
+                        # rebuilt, the base is another file: this one is stale then. Its
+                        # time too: a rebuilt base can reuse the inode and have the same size,
+                        # and clang does not notice the difference (it misreads the chain).
+                        ino, size, mtime = base_ident
+                        target.with_suffix(".base").write_text(
+                            f"{build.base.key} {ino} {size} {mtime}"
+                        )
                     else:
                         with contextlib.suppress(FileNotFoundError):
                             target.with_suffix(".base").unlink()

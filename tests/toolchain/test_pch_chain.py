@@ -246,3 +246,26 @@ def test_an_edited_project_header_is_never_served_from_the_chained_pch(
     assert _what_the_kernel_gets(rechained) == _what_the_kernel_gets(plain)
     assert _what_the_kernel_gets(plain) != _what_the_kernel_gets(before)  # the new SLOTS
     assert _pch_used(rechained) is not None and Path(str(_pch_used(rechained))).exists()
+
+
+def test_a_macro_the_preamble_defines_itself_keeps_its_value(tree: Path, fresh_cache: Path) -> None:
+    """`#define CLONE_THREAD 0x00010000` right in the file's leading block, after the project
+    headers (as real programs define flags the vmlinux.h lacks): clang reads a number's
+    spelling back from the source, and a chained PCH built from stdin on a base built from
+    stdin made it read the base's text there (`invalid suffix '`). Such a file gets a PCH of
+    its own, and every compile says what a plain one says."""
+    src = tree / "threads.bpf.c"
+    body = BODY.replace("(pid + mark) % SLOTS", "(pid + mark + CLONE_THREAD) % SLOTS")
+    src.write_text(
+        INCLUDES.replace("{tool}", "runqlat") + "#define CLONE_THREAD 0x00010000\n\n" + body
+    )
+    plain = _compile(src, NO_PCH)
+    assert [f.line for f in plain.findings] == [22]  # the char warning only
+    results = []
+    for _ in range(3):  # plain, then on whatever PCH was built, then again
+        results.append(_compile(src))
+        pch.CACHE.wait()
+    assert _pch_used(results[-1]) is not None
+    for result in results:
+        assert result.findings == plain.findings, result.findings
+        assert _what_the_kernel_gets(result) == _what_the_kernel_gets(plain)
