@@ -73,6 +73,13 @@ def _nested_blocks(stmt: Node) -> Iterator[Node]:
             yield from _nested_blocks(child)
 
 
+def _statement_at(tree: SyntaxTree, line: int) -> tuple[Function, Node, Node] | None:
+    """(function, block, statement) for `line`: the innermost statement of a block there."""
+    fn = tree.function_at(line)
+    at = _statement(fn, line) if fn is not None else None
+    return None if fn is None or at is None else (fn, *at)
+
+
 def _statement(fn: Function, line: int) -> tuple[Node, Node] | None:
     """(block, statement): the innermost statement of a `{}` block that holds `line`."""
     found: tuple[Node, Node] | None = None
@@ -269,11 +276,10 @@ def _maybe_null_pointers(stmt: Node, line: int, message: str) -> tuple[int | Non
 
 
 def null_check(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[Fix]:
-    fn = tree.function_at(finding.line)
-    at = _statement(fn, finding.line) if fn is not None else None
-    if fn is None or at is None:
+    found = _statement_at(tree, finding.line)
+    if found is None:
         return []
-    _, stmt = at
+    fn, _, stmt = found
     reg, bases = _maybe_null_pointers(stmt, finding.line, finding.message)
     if not bases:
         return []
@@ -494,11 +500,10 @@ def _assigned(stmt: Node) -> tuple[str, Node] | None:
 def rcu_section(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[Fix]:
     if "must be a rcu pointer" not in finding.message:
         return []
-    fn = tree.function_at(finding.line)
-    at = _statement(fn, finding.line) if fn is not None else None
-    if fn is None or at is None:
+    found = _statement_at(tree, finding.line)
+    if found is None:
         return []
-    block, stmt = at
+    fn, block, stmt = found
     call = next(
         (
             n
@@ -574,11 +579,10 @@ def rcu_unlock(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[F
 
 def kptr_get(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[Fix]:
     name = next((k for k in KPTR_GET_REPLACEMENT if f"'{k}'" in finding.message), None)
-    fn = tree.function_at(finding.line)
-    at = _statement(fn, finding.line) if fn is not None else None
-    if name is None or fn is None or at is None:
+    found = _statement_at(tree, finding.line)
+    if name is None or found is None:
         return []
-    _, stmt = at
+    _, _, stmt = found
     assigned = _assigned(stmt)
     if assigned is None:
         return []
@@ -623,11 +627,10 @@ _CORE = re.compile(r"failed to resolve CO-RE relocation .*?\bstruct (\w+)\.([\w.
 
 def core_guard(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[Fix]:
     m = _CORE.search(finding.message)
-    fn = tree.function_at(finding.line)
-    at = _statement(fn, finding.line) if fn is not None else None
-    if m is None or fn is None or at is None:
+    found = _statement_at(tree, finding.line)
+    if m is None or found is None:
         return []
-    _, stmt = at
+    _, _, stmt = found
     struct, field = f"struct {m.group(1)}", m.group(2)
     base = next(
         (
@@ -750,11 +753,10 @@ def _leaking_returns(fn: Function, acquire: Node, var: str) -> list[Node]:
 def release_leak(analysis: Analysis, finding: Finding, tree: SyntaxTree) -> list[Fix]:
     if "Unreleased reference" not in finding.message:
         return []
-    fn = tree.function_at(finding.line)
-    at = _statement(fn, finding.line) if fn is not None else None
-    if fn is None or at is None:
+    found = _statement_at(tree, finding.line)
+    if found is None:
         return []
-    _, stmt = at
+    fn, _, stmt = found
     assigned = _assigned(stmt)
     if assigned is None:
         return []
