@@ -1,4 +1,5 @@
-"""The analysed model of one buffer: what `pipeline.analyse` found, as plain data.
+"""The analysed model of one buffer: what `pipeline.analyse` found, as plain data; the
+object it read is `model.ObjectModel`.
 
 Features (hover, lenses, outline, fixes) are functions of an `Analysis`; nothing here knows
 of LSP.
@@ -6,34 +7,18 @@ of LSP.
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass, field
 
-from .btf.ext import BTFExt
-from .btf.spec import Spec
-from .checks.type_tags import Context, build_context
-from .elf.decls import Declarations
-from .elf.objfile import Function, ObjectFile
+from .checks.type_tags import Context
+from .elf.objfile import Function
 from .findings import Finding, Severity
-from .kernel.facts import KernelFacts
+from .model import ObjectModel
 from .targets.verdicts import KernelVerdict
 from .toolchain.compile import CompileResult
 from .verify.loader import Failure, ProgramResult
 from .verify.rodata import RodataValue
 from .verify.verbose import VerboseLogs
-
-
-@dataclass(frozen=True)
-class ObjectModel:
-    """What was read from the compiled object: the basis of placement, checks and hovers."""
-
-    data: bytes
-    obj: ObjectFile
-    spec: Spec | None
-    ext: BTFExt | None
-    decls: Declarations
-    target: KernelFacts | None
 
 
 @dataclass(frozen=True)
@@ -67,14 +52,11 @@ class Analysis:
     def rejected(self) -> bool:
         return any(f.severity is Severity.ERROR for f in self.findings)
 
-    @functools.cached_property
+    @property
     def checks_context(self) -> Context | None:
-        """The object's map values as the target kernel's BTF field parser reads them (the
-        type-tag checks' view), built on first use and kept: hovers and fixes share it."""
-        model = self.model
-        if model is None or model.spec is None or model.target is None:
-            return None
-        return build_context(model.obj, model.spec, model.decls, model.target, self.path)
+        """The type-tag checks' view of the object (kept by the model: the checks built it,
+        hovers and fixes read the same one)."""
+        return self.model.checks_context if self.model is not None else None
 
     def programs_on_line(self, line: int) -> list[str]:
         """Programs whose code is on `line`; for a line of a shared subprogram, every program

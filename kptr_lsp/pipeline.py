@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .analysis import Analysis, ObjectModel
+from .analysis import Analysis
 from .btf.errors import BTFError
 from .btf.ext import BTFExt, parse_ext
 from .btf.spec import Spec
@@ -32,6 +32,7 @@ from .elf.rodata import read_const_globals
 from .findings import Finding, Location, Severity, Source
 from .kernel.facts import KernelFacts, running_kernel
 from .kernel.running import release as running_release
+from .model import ObjectModel
 from .settings import GuestKernel, Settings
 from .targets.guest import host_refused, said_instead, verify_in_guest
 from .targets.kernels import label_of
@@ -43,7 +44,7 @@ from .verify.externs import link_extern_findings, link_externs, link_reason
 from .verify.helper import MAX_JOBS, HelperError, VerifyRequest, verify_via_helper
 from .verify.loader import ObjectResult, bpf_available
 from .verify.map_memory import MIB
-from .verify.placement import ObjectContext, object_findings, sorted_findings
+from .verify.placement import object_findings, sorted_findings
 from .verify.rodata import plan_rodata
 from .verify.setup import DataPatch
 from .verify.verbose import VerboseLogs
@@ -131,7 +132,7 @@ def analyse(
 
     t_checks = time.perf_counter()
     kernel_from = len(findings)  # findings from here on depend on the kernel
-    checked, blame = _checks(model, path)
+    checked, blame = _checks(model)
     findings.extend(checked)
     timings["checks"] = time.perf_counter() - t_checks
 
@@ -152,11 +153,8 @@ def analyse(
             )
         if cancelled is not None and cancelled.is_set():
             return partial(tuple(findings), model=model)
-        ctx = ObjectContext(path, result.obj, model.obj, model.ext, model.decls)
         t2 = time.perf_counter()
-        judged = verify_in_guest(
-            guest, ctx, model.spec, log_level=settings.verifier_log_level, text=text
-        )
+        judged = verify_in_guest(guest, model, log_level=settings.verifier_log_level, text=text)
         timings["guest"] = time.perf_counter() - t2
         if judged.error is not None:
             why = f"{why}, and the guest kernel could not verify them: {judged.error}"
@@ -192,15 +190,14 @@ def analyse(
         why = f"{why}, and the verify helper failed: {exc}"
         return partial(tuple(findings), model=model, not_verified_reason=why)
     timings["verify"] = time.perf_counter() - t2
-    ctx = ObjectContext(path=path, data=result.obj, obj=model.obj, ext=model.ext, decls=model.decls)
-    findings.extend(relate_to_culprits(object_findings(ctx, verdict), blame, text))
+    findings.extend(relate_to_culprits(object_findings(model, verdict), blame, text))
     # Programs the host will not load whatever the code (fentry refused with EPERM): the guest's.
     programs, in_guest, wants = verdict.programs, None, False
     refused = host_refused(verdict.programs)
     if refused and guest is not None and not (cancelled is not None and cancelled.is_set()):
         t_guest = time.perf_counter()
         judged = verify_in_guest(
-            guest, ctx, model.spec, log_level=settings.verifier_log_level, only=refused, text=text
+            guest, model, log_level=settings.verifier_log_level, only=refused, text=text
         )
         if judged.error is None:
             host_found = findings[kernel_from:]
@@ -214,9 +211,7 @@ def analyse(
     kernels: tuple[KernelVerdict, ...] = ()
     if settings.kernels and not (cancelled is not None and cancelled.is_set()):
         t3 = time.perf_counter()
-        findings, kernels = _judge_on_targets(
-            findings, kernel_from, verdict, settings, ctx, model, text
-        )
+        findings, kernels = _judge_on_targets(findings, kernel_from, verdict, settings, model, text)
         timings["targets"] = time.perf_counter() - t3
     in_guest_names = tuple(p.name for p in in_guest.programs) if in_guest else ()
     return partial(
@@ -244,12 +239,12 @@ def analyse(
     )
 
 
-def _checks(model: ObjectModel, path: str) -> tuple[list[Finding], list[Culprit]]:
+def _checks(model: ObjectModel) -> tuple[list[Finding], list[Culprit]]:
     """The type-tag checks' findings, and the fields later load errors follow from."""
-    if model.spec is None or model.target is None:
+    ctx = model.checks_context
+    if ctx is None:
         return [], []
-    args = (model.obj, model.spec, model.decls, model.target, path)
-    return run_checks(*args), culprits(*args)
+    return run_checks(ctx), culprits(ctx)
 
 
 def _not_to_verify(
@@ -286,7 +281,6 @@ def _judge_on_targets(
     kernel_from: int,
     verdict: ObjectResult,
     settings: Settings,
-    ctx: ObjectContext,
     model: ObjectModel,
     text: str,
 ) -> tuple[list[Finding], tuple[KernelVerdict, ...]]:
@@ -299,7 +293,7 @@ def _judge_on_targets(
     kernels = [running]
     unverified: list[Finding] = []
     for kernel in settings.kernels:
-        judged = judge(kernel, ctx, model.spec, log_level=settings.verifier_log_level)
+        judged = judge(kernel, model, log_level=settings.verifier_log_level)
         kernels.append(judged.verdict)
         if judged.verdict.error is not None:
             unverified.extend(judged.findings)  # says why; silence from it means nothing
@@ -367,7 +361,7 @@ def read_object(data: bytes, settings: Settings, findings: list[Finding], path: 
     except BTFError as exc:
         findings.append(_object_error(path, ".BTF/.BTF.ext", exc))
     target = kernel_target(settings) if spec is not None else None
-    return ObjectModel(data, obj, spec, ext, read_declarations(data), target)
+    return ObjectModel(path, data, obj, spec, ext, read_declarations(data), target)
 
 
 _targets: dict[tuple[str, str | None], KernelFacts] = {}

@@ -4,9 +4,12 @@ logs placement already parsed, and the checks' context is built once per analysi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from kptr_lsp import model
+from kptr_lsp.checks import Context
 from kptr_lsp.features.fixes import fixes_for
 from kptr_lsp.features.hover.fields import kptr_field_hover
 from kptr_lsp.features.lenses import insn_counts, program_lenses
@@ -44,10 +47,23 @@ def test_features_read_the_logs_placement_parsed(
     assert all("parsed_log" in vars(p) for p in analysis.programs)
 
 
-def test_checks_context_is_built_once() -> None:
+def test_checks_context_is_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks, their culprits, the field hover and the fixes read one context."""
     path = PROGRAMS / "clean" / "kptr_ok.bpf.c"
+    built: list[str] = []
+    build = model.build_context
+
+    def counting(*args: Any) -> Context:
+        built.append(args[-1])
+        return build(*args)
+
+    monkeypatch.setattr(model, "build_context", counting)
     analysis = analyse(str(path), path.read_text(), Settings(verify=False))
+    assert built == [str(path)]  # the checks and the culprits shared it
     first = analysis.checks_context
     assert first is not None and first.values
-    kptr_field_hover(analysis, 1, 0)
-    assert analysis.checks_context is first
+    for line in range(1, len(analysis.text.splitlines()) + 1):
+        kptr_field_hover(analysis, line, 0)
+    for finding in analysis.findings:
+        fixes_for(analysis, finding)
+    assert analysis.checks_context is first and len(built) == 1

@@ -12,7 +12,7 @@ from kptr_lsp.findings import Finding, Severity, Source
 from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
 from kptr_lsp.verify.loader import DEFAULT_LOG_SIZE, verify_object
-from kptr_lsp.verify.placement import ObjectContext, object_findings
+from kptr_lsp.verify.placement import object_findings
 
 PROGRAM = """\
 #include <linux/bpf.h>
@@ -146,8 +146,6 @@ def test_a_log_larger_than_the_first_buffer_still_reaches_the_user(
     # the user sees the same Error on the same line.
     result = verify_object(data, log_level=2, log_size=128)
     assert len(result.programs[0].log) > 128
-    model = analysis.model
-    ctx = ObjectContext(path, data, model.obj, model.ext, model.decls)
-    (error,) = [f for f in object_findings(ctx, result) if f.severity is Severity.ERROR]
+    (error,) = [f for f in object_findings(analysis.model, result) if f.severity is Severity.ERROR]
     assert error.line == BAD_LINE
     assert error.message.startswith("R0 invalid mem access 'map_value_or_null'")

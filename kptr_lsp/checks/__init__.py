@@ -1,7 +1,8 @@
 """Static checks over an object's BTF, run before the verifier.
 
 `run_checks` gives the findings; `culprits` gives the fields that later libbpf warnings or
-verifier errors follow from, so the pipeline can attach them as related information;
+verifier errors follow from, so the pipeline can attach them as related information; both
+read one `Context` (`build_context`, kept by the object model: built once per analysis).
 `describe_kptr_field` is one line of hover text for a struct member.
 """
 
@@ -11,15 +12,15 @@ from dataclasses import dataclass
 
 from ..btf.spec import Spec
 from ..btf.types import Struct
-from ..elf.decls import Declarations
-from ..elf.objfile import ObjectFile
 from ..findings import Finding, Location, Related
 from ..kernel.facts import KernelFacts
 from . import fields
-from .type_tags import RULES, build_context, check_map_type, describe
+from .type_tags import RULES, Context, build_context, check_map_type, describe
 
 __all__ = [
+    "Context",
     "Culprit",
+    "build_context",
     "culprits",
     "describe_kptr_field",
     "run_checks",
@@ -44,10 +45,7 @@ class Culprit:
         return Related(self.location, self.reason)
 
 
-def run_checks(
-    obj: ObjectFile, spec: Spec, decls: Declarations, target: KernelFacts, path: str
-) -> list[Finding]:
-    ctx = build_context(obj, spec, decls, target, path)
+def run_checks(ctx: Context) -> list[Finding]:
     found: list[Finding] = []
     for rule in RULES:
         found.extend(rule(ctx))
@@ -55,11 +53,8 @@ def run_checks(
     return found
 
 
-def culprits(
-    obj: ObjectFile, spec: Spec, decls: Declarations, target: KernelFacts, path: str
-) -> list[Culprit]:
+def culprits(ctx: Context) -> list[Culprit]:
     """Fields behind a `btf-rejected` warning or a verifier error about a map's kptrs."""
-    ctx = build_context(obj, spec, decls, target, path)
     out: list[Culprit] = []
     seen: set[tuple[int, str]] = set()
     for f in ctx.btf_rejecting.values():

@@ -13,7 +13,6 @@ import enum
 import os
 from dataclasses import dataclass
 
-from ..analysis import ObjectModel
 from ..btf.ext import BTFExt
 from ..btf.mapdef import read_map_definition
 from ..btf.spec import Spec
@@ -25,6 +24,7 @@ from ..btf.types import (
 from ..elf.objfile import Function, MapDef
 from ..findings import Location
 from ..kernel.uapi import MapType, map_type_label
+from ..model import ObjectModel
 
 _SKIP_SECTIONS = (".maps", ".ksyms", ".kconfig", "maps")
 

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kptr_lsp.btf.spec import Spec
 from kptr_lsp.findings import Finding
 from kptr_lsp.kernel.running import release as running_release
+from kptr_lsp.model import ObjectModel
 from kptr_lsp.settings import GuestKernel
 from kptr_lsp.targets.fetch import CACHE_DIR
 from kptr_lsp.targets.kernels import ReadyKernel, TargetError, label_of, ready
@@ -30,7 +30,6 @@ from kptr_lsp.targets.verdicts import judge, merge
 from kptr_lsp.targets.vm import TargetVM, kvm_usable
 from kptr_lsp.toolchain.debian import Apt, DebianError
 from kptr_lsp.verify.loader import Failure, ProgramResult
-from kptr_lsp.verify.placement import ObjectContext
 
 NOT_VERIFIABLE_HERE = "not-verifiable"  # the host's finding for a program it will not load
 
@@ -247,8 +246,7 @@ class GuestVerdict:
 
 def verify_in_guest(
     kernel: GuestKernel,
-    ctx: ObjectContext,
-    spec: Spec | None,
+    ctx: ObjectModel,
     *,
     log_level: int,
     only: Iterable[str] | None = None,
@@ -258,7 +256,7 @@ def verify_in_guest(
     verifier, libbpf and type-tag checks by its BTF, each naming it as target kernels do."""
     from kptr_lsp.pipeline import relate_to_culprits  # the pipeline imports this module
 
-    judged = judge(kernel, ctx, spec, log_level=log_level)
+    judged = judge(kernel, ctx, log_level=log_level)
     label = judged.verdict.label
     if judged.verdict.error is not None:
         return GuestVerdict(label, (), judged.findings, error=judged.verdict.error)

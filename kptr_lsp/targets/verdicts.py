@@ -11,9 +11,9 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kptr_lsp.btf.spec import Spec
 from kptr_lsp.checks import Culprit, culprits, run_checks
 from kptr_lsp.findings import Finding, FixPoint, Location, PathEvent, Related, Severity, Source
+from kptr_lsp.model import ObjectModel
 from kptr_lsp.settings import GuestKernel
 from kptr_lsp.targets.kernels import TargetError, ready
 from kptr_lsp.targets.vm import VMError
@@ -25,7 +25,7 @@ from kptr_lsp.verify.kernel_block import (
     shared_message,
 )
 from kptr_lsp.verify.loader import ProgramResult
-from kptr_lsp.verify.placement import ObjectContext, object_findings
+from kptr_lsp.verify.placement import object_findings
 
 TARGET_NOT_VERIFIED = "target-kernel"  # a target could not be booted or asked
 
@@ -50,8 +50,7 @@ class TargetJudgement:
 
 def judge(
     kernel: GuestKernel,
-    ctx: ObjectContext,
-    spec: Spec | None,
+    ctx: ObjectModel,
     *,
     log_level: int,
 ) -> TargetJudgement:
@@ -78,10 +77,10 @@ def judge(
         return TargetJudgement(KernelVerdict(kernel.label(), "", error=why), (finding,))
     found: list[Finding] = []
     blame: list[Culprit] = []
-    if spec is not None:
-        args = (ctx.obj, spec, ctx.decls, target.checks, ctx.path)
-        found.extend(run_checks(*args))
-        blame = culprits(*args)
+    checks = ctx.checks_context_for(target.checks)
+    if checks is not None:
+        found.extend(run_checks(checks))
+        blame = culprits(checks)
     found.extend(object_findings(ctx, result))
     verdict = KernelVerdict(target.label, target.release, result.programs)
     return TargetJudgement(verdict, tuple(found), tuple(blame))

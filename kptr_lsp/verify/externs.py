@@ -39,8 +39,8 @@ from .layout import loaded_layout
 from .setup import detach_struct_ops, weaken_externs
 
 if TYPE_CHECKING:
+    from ..model import ObjectModel
     from .loader import LibbpfMessage, ObjectResult, ProgramResult
-    from .placement import ObjectContext
 
 # libbpf's words (unchanged from 1.0 to 1.6: bpf_object__resolve_ksym_func_btf_id).
 KFUNC_NOT_FOUND = re.compile(r"extern \(func ksym\) '([^']+)': not found in kernel or module BTFs")
@@ -100,7 +100,7 @@ def _names(names: list[str]) -> str:
     return ", ".join(f"`{n}`" for n in names)
 
 
-def kernel_lacks_findings(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
+def kernel_lacks_findings(ctx: ObjectModel, result: ObjectResult) -> list[Finding]:
     """One Information per struct_ops type this kernel lacks, on the map that needs it: the
     kernel lacks a subsystem, which says nothing about the code."""
     lacking = missing_struct_ops(result)
@@ -142,7 +142,7 @@ def kernel_lacks_findings(ctx: ObjectContext, result: ObjectResult) -> list[Find
     return findings
 
 
-def _link_findings(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
+def _link_findings(ctx: ObjectModel, result: ObjectResult) -> list[Finding]:
     """One Information per `.struct_ops.link` map a kernel before 6.4 refused to create
     (verify/struct_ops_link.py): it has no struct_ops links, whatever the code."""
     from .loader import Failure  # the loader imports this module

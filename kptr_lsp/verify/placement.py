@@ -1,7 +1,8 @@
 """Turn load results into Findings placed on the C line where the fix belongs.
 
-Pure: takes the object, its line info, declarations and the loader's results, returns
-Findings. The kernel's and libbpf's own words come first and verbatim; ours follow.
+Pure: takes the object model (kptr_lsp/model.py: the object, its line info, declarations)
+and the loader's results, returns Findings. The kernel's and libbpf's own words come first
+and verbatim; ours follow.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import errno as errno_mod
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-from ..btf.ext import BTFExt, LineInfo, line_for
-from ..elf.decls import Declarations, symbol_uses
-from ..elf.objfile import Function, ObjectFile
+from ..btf.ext import LineInfo, line_for
+from ..elf.decls import symbol_uses
+from ..elf.objfile import Function
 from ..findings import Finding, Location, Related, Severity, Source
+from ..model import ObjectModel
 from .causal import derive, with_causal_path
 from .cost import budget_spent, gave_up, line_costs
 from .explanations import explain
@@ -30,17 +31,6 @@ from .map_memory import MIB
 from .setup import Placeholder
 
 
-@dataclass(frozen=True)
-class ObjectContext:
-    """What placement needs to know about one compiled object."""
-
-    path: str  # the main source file (absolute)
-    data: bytes
-    obj: ObjectFile
-    ext: BTFExt | None
-    decls: Declarations
-
-
 def _program_label(result: ProgramResult) -> str:
     return f"program '{result.name}' (SEC(\"{result.section}\"))"
 
@@ -48,7 +38,7 @@ def _program_label(result: ProgramResult) -> str:
 class _Locator:
     """Resolves instructions and source notes of one program to Locations."""
 
-    def __init__(self, ctx: ObjectContext, result: ProgramResult, log: VerifierLog) -> None:
+    def __init__(self, ctx: ObjectModel, result: ProgramResult, log: VerifierLog) -> None:
         self.ctx = ctx
         self.result = result
         self.log = log
@@ -142,7 +132,7 @@ def _absolute(file: str, main: str) -> str:
     return os.path.join(os.path.dirname(main), file)
 
 
-def program_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
+def program_findings(ctx: ObjectModel, result: ProgramResult) -> list[Finding]:
     if result.accepted:
         return []
     if result.failure is Failure.VERIFIER:
@@ -165,7 +155,7 @@ _CORE_FAILED = re.compile(
 )
 
 
-def _core_relo_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
+def _core_relo_findings(ctx: ObjectModel, result: ProgramResult) -> list[Finding]:
     """A CO-RE relocation libbpf could not resolve against this kernel: libbpf poisoned the
     instruction and the verifier stopped on it. libbpf's and the kernel's words verbatim, on
     the line that reads the field (the poisoned instruction's line, or the source line of the
@@ -208,7 +198,7 @@ def _core_relo_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findi
     ]
 
 
-def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
+def _verifier_findings(ctx: ObjectModel, result: ProgramResult) -> list[Finding]:
     log = result.parsed_log
     if _log_cut(result) and log.stats is None:
         # The kernel kept the log's start: its last line is cut mid-way, not an error, and
@@ -398,7 +388,7 @@ _MAP_NAME = re.compile(r"map '([^']+)'")
 _EXTERN_NAME = re.compile(r"extern \([^)]*\) '([^']+)'")
 
 
-def _load_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
+def _load_findings(ctx: ObjectModel, result: ProgramResult) -> list[Finding]:
     loc = _Locator(ctx, result, result.parsed_log)
     reason = _libbpf_reason(result) or (os.strerror(result.errno) if result.errno else "unknown")
     label = _program_label(result)
@@ -460,7 +450,7 @@ def _load_findings(ctx: ObjectContext, result: ProgramResult) -> list[Finding]:
 
 
 def _missing_kfunc_findings(
-    ctx: ObjectContext, result: ProgramResult, loc: _Locator
+    ctx: ObjectModel, result: ProgramResult, loc: _Locator
 ) -> list[Finding]:
     """A program that calls kfuncs this kernel lacks: libbpf's words for each, on the call.
     (verify/externs.py verified the programs that do not call them.)"""
@@ -485,7 +475,7 @@ def _missing_kfunc_findings(
     return found
 
 
-def _extern_use(ctx: ObjectContext, result: ProgramResult, symbol: str) -> Location | None:
+def _extern_use(ctx: ObjectModel, result: ProgramResult, symbol: str) -> Location | None:
     """The line of the first use of an extern, preferring uses inside this program."""
     if ctx.ext is None:
         return ctx.decls.functions.get(symbol) or ctx.decls.variables.get(symbol)
@@ -505,7 +495,7 @@ def _extern_use(ctx: ObjectContext, result: ProgramResult, symbol: str) -> Locat
     return ctx.decls.functions.get(symbol)
 
 
-def object_findings(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
+def object_findings(ctx: ObjectModel, result: ObjectResult) -> list[Finding]:
     """Findings about the object as a whole, then each program's, merged so that one error in
     a subprogram shared by several programs is reported once, naming them all."""
     findings: list[Finding] = []
@@ -608,7 +598,7 @@ def _messages(result: ObjectResult) -> list[str]:
     return [m.text.strip() for p in result.programs for m in p.libbpf_messages if m.level == "warn"]
 
 
-def _btf_rejected(ctx: ObjectContext, result: ObjectResult) -> Finding:
+def _btf_rejected(ctx: ObjectModel, result: ObjectResult) -> Finding:
     said = next((m for m in _messages(result) if _BTF_OPTIONAL.search(m)), None)
     head = said or "libbpf: Error loading .BTF into kernel. BTF is optional, ignoring."
     lines = [ln for ln in result.btf_log.strip().splitlines() if ln.strip()]
@@ -641,7 +631,7 @@ def _btf_rejected(ctx: ObjectContext, result: ObjectResult) -> Finding:
     )
 
 
-def _maps_without_btf(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
+def _maps_without_btf(ctx: ObjectModel, result: ObjectResult) -> list[Finding]:
     """Maps libbpf created only after dropping their BTF: the kernel then ignores every
     special field (kptrs, locks, timers) of the value type."""
     messages = _messages(result)
@@ -681,7 +671,7 @@ def _placeholder_text(p: Placeholder) -> str:
     return f"{p.attribute} {p.value} bytes"
 
 
-def placeholder_findings(ctx: ObjectContext, result: ObjectResult) -> list[Finding]:
+def placeholder_findings(ctx: ObjectModel, result: ObjectResult) -> list[Finding]:
     """One Information per map that its userspace sizes at run time: what we used instead."""
     by_map: dict[str, list[Placeholder]] = {}
     for p in result.placeholders:

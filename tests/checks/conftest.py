@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kptr_lsp.checks import run_checks
+from kptr_lsp.checks import build_context, run_checks
 from kptr_lsp.elf.decls import read_declarations
 from kptr_lsp.elf.objfile import ObjectFile
 from kptr_lsp.findings import Finding
@@ -32,6 +32,8 @@ def check(compile_bpf: CompileFn, target: KernelFacts) -> CheckFn:
         obj = ObjectFile.parse(data)
         spec = obj.btf_spec()
         assert spec is not None
-        return run_checks(obj, spec, read_declarations(data), kernel or target, str(path))
+        return run_checks(
+            build_context(obj, spec, read_declarations(data), kernel or target, str(path))
+        )
 
     return run

@@ -11,6 +11,7 @@ from kptr_lsp.checks import (
     BTF_REJECTED,
     FIELD_IGNORED,
     MAP_WITHOUT_BTF,
+    build_context,
     culprits,
     describe_kptr_field,
 )
@@ -109,7 +110,7 @@ def test_culprits_name_the_field(compile_bpf: CompileFn, target: KernelFacts) ->
         obj = ObjectFile.parse(data)
         spec = obj.btf_spec()
         assert spec is not None
-        got = culprits(obj, spec, read_declarations(data), target, str(path))
+        got = culprits(build_context(obj, spec, read_declarations(data), target, str(path)))
         assert [(c.effect, c.field) for c in got] == [(effect, field)], name
         expect_line = next(e.line for e in read_expectations(path).expects)
         assert got[0].location.line == expect_line

@@ -22,11 +22,12 @@ from kptr_lsp.checks import culprits, run_checks
 from kptr_lsp.elf import ObjectFile
 from kptr_lsp.elf.decls import read_declarations
 from kptr_lsp.findings import Finding, Severity
+from kptr_lsp.model import ObjectModel
 from kptr_lsp.pipeline import read_object
 from kptr_lsp.settings import Settings
 from kptr_lsp.verify.loader import Failure, ProgramResult
 from kptr_lsp.verify.log import parse_log
-from kptr_lsp.verify.placement import ObjectContext, program_findings
+from kptr_lsp.verify.placement import program_findings
 
 TESTS = Path(__file__).parent.parent
 LOGS = sorted((TESTS / "fixtures/logs").glob("*.log"))
@@ -175,10 +176,9 @@ def test_fuzz_object_through_the_pipeline(samples: list[Sample]) -> None:
         assert len(bad) <= 1 and all(f.severity is Severity.ERROR for f in bad)
         if bad:
             assert "could not read the compiled object" in bad[0].message
-        if model.spec is not None and model.target is not None:
-            args = (model.obj, model.spec, model.decls, model.target, "/src/fuzz.bpf.c")
-            run_checks(*args)
-            culprits(*args)
+        if model.checks_context is not None:
+            run_checks(model.checks_context)
+            culprits(model.checks_context)
 
     run()
 
@@ -188,7 +188,7 @@ def test_fuzz_verifier_log_to_diagnostics(samples: list[Sample]) -> None:
     sample = samples[1]
     ext = parse_ext(sample.ext, sample.spec)
     decls = read_declarations(sample.raw)
-    ctx = ObjectContext("/src/fuzz.bpf.c", sample.raw, sample.obj, ext, decls)
+    ctx = ObjectModel("/src/fuzz.bpf.c", sample.raw, sample.obj, sample.spec, ext, decls)
     logs = [p.read_bytes() for p in LOGS]
     prog = sample.obj.programs[0]
 

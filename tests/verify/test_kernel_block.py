@@ -17,7 +17,7 @@ from kptr_lsp.targets.verdicts import merge
 from kptr_lsp.verify.kernel_block import BlockEvent, KernelBlock, shared_explanation, split_block
 from kptr_lsp.verify.loader import ObjectResult
 from kptr_lsp.verify.log import parse_log
-from kptr_lsp.verify.placement import ObjectContext, object_findings
+from kptr_lsp.verify.placement import object_findings
 from tests.expectations import read_expectations
 
 LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "logs" / "7.3"
@@ -192,8 +192,7 @@ def null_deref(kernel: None) -> tuple[list[Finding], list[Finding]]:
     analysis = analyse(str(path), path.read_text(), Settings())
     assert analysis.model is not None and analysis.compile is not None
     assert analysis.compile.obj is not None
-    model = analysis.model
-    ctx = ObjectContext(str(path), analysis.compile.obj, model.obj, model.ext, model.decls)
+    ctx = analysis.model
     log73 = (LOGS / "map_value_null_deref.count_syscalls.level5.log").read_text()
     (prog,) = analysis.programs
     result = ObjectResult((dataclasses.replace(prog, log=log73),), False, "", None)

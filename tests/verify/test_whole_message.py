@@ -19,7 +19,7 @@ from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
 from kptr_lsp.verify.loader import BPF_LOG_FIXED, BPF_LOG_LEVEL1, BPF_LOG_STATS
 from kptr_lsp.verify.log import verdict_error
-from kptr_lsp.verify.placement import ObjectContext, merge_shared, program_findings
+from kptr_lsp.verify.placement import merge_shared, program_findings
 from tests.expectations import read_expectations
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
@@ -124,11 +124,8 @@ def test_a_log_no_buffer_holds_still_gives_the_kernels_verdict(kernel: None, lev
         assert "keeps only the start" in error.message
         # A loader that does not say the log was cut (the target kernels' guest loader):
         # ENOSPC and no statistics say it; the cut last line is never taken for the error.
-        model = analysis.model
-        assert model is not None and analysis.compile is not None
-        ctx = ObjectContext(
-            str(TOO_LARGE), analysis.compile.obj or b"", model.obj, model.ext, model.decls
-        )
+        ctx = analysis.model
+        assert ctx is not None
         guest = dataclasses.replace(program, log_cut=False, verdict_log="", errno=errno.ENOSPC)
         (said,) = program_findings(ctx, guest)
         assert not said.message.startswith(";") and "keeps only the start" in said.message

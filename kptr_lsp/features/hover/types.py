@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from ...analysis import Analysis, ObjectModel
+from ...analysis import Analysis
 from ...btf.errors import BTFError
 from ...btf.mapdef import read_map_definition
 from ...btf.spec import Spec, size_of
@@ -42,6 +42,7 @@ from ...kernel.facts import (
     KernelFacts,
 )
 from ...kernel.kfuncs import RefEffect, ref_effect, release_kfunc
+from ...model import ObjectModel
 from ..outline import map_detail
 
 MAX_MEMBERS = 40  # rows shown for a struct; big kernel structs say how many more
