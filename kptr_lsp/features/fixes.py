@@ -255,7 +255,7 @@ def kptr_xchg(analysis: Analysis, finding: Finding) -> list[Fix]:
         return []
     struct = kptr.target.name
     if kptr.kernel_struct:
-        release = kptr.dtor or release_kfunc(model.target.spec, struct)
+        release = release_kfunc(model.target.spec, struct)
     else:
         release = "bpf_obj_drop" if re.search(r"\bbpf_obj_drop\b", analysis.text) else None
     if release is None:

@@ -30,6 +30,7 @@ from ..btf.errors import BTFError
 from ..btf.spec import Spec
 from ..btf.types import Func, Ptr, Struct
 from . import running
+from .kfuncs import release_kfunc
 from .uapi import MapType
 
 # Field kinds, named as the kernel's enum btf_field_type.
@@ -205,7 +206,9 @@ class KernelFacts:
         return None
 
     def dtor_for(self, struct_name: str) -> str | None:
-        """The release kfunc the kernel uses to free a referenced kptr to `struct_name`."""
+        """The release kfunc the kernel uses to free a referenced kptr to `struct_name`; None
+        when it registers no destructor for it. Which kfunc releases a struct is answered by
+        kfuncs.release_kfunc alone; this says whether the kernel frees it from a map."""
         return _dtors(self.btf_path).get(struct_name)
 
 
@@ -216,10 +219,12 @@ def _load_module(path: str, base_path: str) -> Spec:
 
 @functools.lru_cache(maxsize=4)
 def _dtors(btf_path: str) -> dict[str, str]:
-    """struct name → release kfunc, from the `<release>_dtor` functions in kernel BTF.
+    """struct name → release kfunc, for the structs the kernel has a kptr destructor for:
+    those the `<release>_dtor` functions in kernel BTF free.
 
     Since the dtor wrappers exist, each `X_dtor` frees what the kfunc `X(struct S *)` releases.
-    Older kernels register the release kfunc itself; fall back to the types they register.
+    Older kernels register the release kfunc itself; fall back to the types they register. The
+    name is release_kfunc's answer (the wrapper's `X` when that has none).
     """
     try:
         spec = _load_spec(btf_path)
@@ -232,12 +237,12 @@ def _dtors(btf_path: str) -> dict[str, str]:
             continue
         ptr = spec.resolve(release.proto.params[0].type)
         target = spec.resolve(ptr.type) if isinstance(ptr, Ptr) else None
-        if isinstance(target, Struct) and target.name:
-            found.setdefault(target.name, release.name)
+        if isinstance(target, Struct) and target.name and target.name not in found:
+            found[target.name] = release_kfunc(spec, target.name) or release.name
     if not found:
         for struct in _KNOWN_DTOR_STRUCTS:
             if spec.find(struct, Struct) is not None:
-                found[struct] = "its release kfunc"
+                found[struct] = release_kfunc(spec, struct) or "its release kfunc"
     return found
 
 

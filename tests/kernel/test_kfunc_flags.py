@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from kptr_lsp.btf.spec import Spec
-from kptr_lsp.kernel.facts import parse_release
+from kptr_lsp.kernel import kfuncs as kfunc_facts
+from kptr_lsp.kernel.facts import parse_release, running_kernel
 from kptr_lsp.kernel.kfuncs import RefEffect, kfunc_flags, ref_effect
 from kptr_lsp.kernel.running import VMLINUX_BTF, release
 from kptr_lsp.verify.loader import Failure, verify_object
@@ -68,3 +69,16 @@ def test_verifier_treats_the_pair_as_listed(
     assert leak.failure is Failure.VERIFIER and "Unreleased reference" in leak.log, leak.log
     (fixed,) = verify_object(compile_bpf(_program(ctype, acquire, release_kfunc))).programs
     assert fixed.accepted, fixed.log
+
+
+def test_the_dtor_and_the_release_kfunc_are_one_answer() -> None:
+    """The kptr destructor the checks name (from the kernel's `_dtor` wrappers) and the
+    release kfunc hovers and fixes suggest come from one lookup: they agree."""
+    if not Path(VMLINUX_BTF).exists():
+        pytest.skip(f"no kernel BTF at {VMLINUX_BTF}")
+    facts = running_kernel()
+    for ctype, _, release_call in PAIRS:
+        struct = ctype.removeprefix("struct ")
+        assert kfunc_facts.release_kfunc(facts.spec, struct) == release_call
+        assert facts.dtor_for(struct) == release_call
+    assert facts.dtor_for("file") is None  # no destructor: kptr-no-dtor
