@@ -285,13 +285,14 @@ QUALIFIERS: tuple[type[Type], ...] = (Typedef, Volatile, Const, Restrict)
 
 
 def c_type_name(t: Type, depth: int = 0) -> str:
-    """A C spelling of a BTF type, short enough for an outline or a hover row."""
+    """A C spelling of a BTF type, short enough for an outline, a hover row or a diagnostic:
+    the one formatter of BTF types."""
     if depth > 16:
         return "…"
-    if isinstance(t, Struct | Union | Enum | Fwd) and t.name:
+    if isinstance(t, Struct | Union | Enum | Enum64 | Fwd):
         word = "union" if isinstance(t, Union) or (isinstance(t, Fwd) and t.is_union) else None
-        word = word or ("enum" if isinstance(t, Enum) else "struct")
-        return f"{word} {t.name}"
+        word = word or ("enum" if isinstance(t, Enum | Enum64) else "struct")
+        return f"{word} {t.name or '(anonymous)'}"
     if isinstance(t, Int | Typedef) and t.name:
         return t.name
     if isinstance(t, Ptr):

@@ -15,9 +15,7 @@ from ..btf.types import (
     Array,
     Const,
     Datasec,
-    Float,
     Fwd,
-    Int,
     Ptr,
     Restrict,
     Struct,
@@ -26,6 +24,7 @@ from ..btf.types import (
     TypeTag,
     Var,
     Volatile,
+    c_type_name,
 )
 from ..kernel.facts import (
     ALLOC_OBJ_FIELDS,
@@ -67,7 +66,7 @@ class Field:
 
     @property
     def target_name(self) -> str:
-        return describe_type(self.target)
+        return c_type_name(self.target)
 
 
 @dataclass
@@ -75,18 +74,6 @@ class Scan:
     fields: list[Field] = field(default_factory=list)
     special: int = 0  # special fields found (what BTF_FIELDS_MAX limits)
     error: Field | None = None  # the field btf_parse_fields fails at, if any
-
-
-def describe_type(t: Type) -> str:
-    if isinstance(t, Struct | Fwd):
-        word = "union" if isinstance(t, Fwd) and t.is_union else "struct"
-        return f"{word} {t.name or '(anonymous)'}"
-    if t.id == 0:
-        return "void"
-    if isinstance(t, Int | Float):
-        return t.name
-    kind = t.kind.name.lower()
-    return f"{kind} {t.name}" if t.name else kind
 
 
 def _skip_modifiers(t: Type) -> Type:

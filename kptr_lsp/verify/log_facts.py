@@ -57,7 +57,7 @@ def register_value(state: str, reg: int) -> str | None:
     return "".join(out) or None
 
 
-def type_name(value: str) -> str:
+def _value_type(value: str) -> str:
     """The type of a register value without its details: `map_value(map=m,ks=4)` →
     `map_value`; a constant stays itself (`0`)."""
     return value.split("(", 1)[0]
@@ -239,7 +239,7 @@ def log_facts(
                 break
     if value is not None:
         facts["reg_value"] = value
-        facts["reg_type"] = type_name(value)
+        facts["reg_type"] = _value_type(value)
     origin = _origin(log.insns, end, reg)
     if origin is not None and origin.insn is None:
         facts["origin"] = origin.what
