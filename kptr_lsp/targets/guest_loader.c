@@ -279,6 +279,8 @@ static void load(unsigned level, size_t log_size, size_t zn, size_t n)
 
 static void send_btf(void)
 {
+	/* The guest's own kernel BTF: the same path as VMLINUX_BTF in kptr_lsp/kernel/running.py,
+	 * the one home of it on the Python side. */
 	FILE *f = fopen("/sys/kernel/btf/vmlinux", "rb");
 	char *buf = NULL;
 	size_t len = 0, cap = 0, got;

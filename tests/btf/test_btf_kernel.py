@@ -9,8 +9,9 @@ import pytest
 
 from kptr_lsp.btf import BTFError, Spec, size_of
 from kptr_lsp.btf.types import Func, Int, Struct, Typedef
+from kptr_lsp.kernel.running import BTF_DIR, VMLINUX_BTF
 
-VMLINUX = "/sys/kernel/btf/vmlinux"
+VMLINUX = VMLINUX_BTF
 
 pytestmark = pytest.mark.skipif(not os.path.exists(VMLINUX), reason="no kernel BTF")
 
@@ -48,7 +49,7 @@ def test_kfuncs_include_task_acquire(kernel_spec: Spec) -> None:
 
 
 def test_module_btf_splits_from_vmlinux(kernel_spec: Spec) -> None:
-    modules = sorted(p for p in Path("/sys/kernel/btf").iterdir() if p.name != "vmlinux")
+    modules = sorted(p for p in Path(BTF_DIR).iterdir() if p.name != "vmlinux")
     if not modules:
         pytest.skip("no module BTF on this kernel")
     module = Spec.load_kernel(str(modules[0]), base=kernel_spec)

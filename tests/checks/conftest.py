@@ -17,7 +17,7 @@ from tests.checks.tagcheck import KERNEL_BTF, CheckFn, CompileFn
 @pytest.fixture(scope="session")
 def target() -> KernelFacts:
     if not KERNEL_BTF.exists():
-        pytest.skip("no kernel BTF at /sys/kernel/btf/vmlinux")
+        pytest.skip(f"no kernel BTF at {KERNEL_BTF}")
     return running_kernel()
 
 

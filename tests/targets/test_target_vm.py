@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kptr_lsp.btf.types import Func
 from kptr_lsp.kernel.facts import running_kernel
+from kptr_lsp.kernel.running import VMLINUX_BTF
 from kptr_lsp.targets.kernels import ReadyKernel, label_of
 from kptr_lsp.targets.vm import TargetVM
 from kptr_lsp.verify.loader import Failure
@@ -25,7 +26,7 @@ def test_the_guest_runs_the_target_kernel(debian61_ready: ReadyKernel) -> None:
 def test_type_tag_checks_use_the_guests_btf(debian61_ready: ReadyKernel) -> None:
     checks = debian61_ready.checks
     assert checks.version == (6, 1)
-    assert checks.btf_path != "/sys/kernel/btf/vmlinux"
+    assert checks.btf_path != VMLINUX_BTF
     # 6.1 has the bpf_kptr_xchg helper's kernel function but not the task kfuncs of 6.2.
     assert checks.spec.find("bpf_kptr_xchg", Func) is not None
     assert checks.spec.find("bpf_task_acquire", Func) is None

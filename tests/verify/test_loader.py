@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from kptr_lsp.kernel.running import VMLINUX_BTF
 from kptr_lsp.verify.libbpf import BPF_PROG_TYPE_LSM, BPF_PROG_TYPE_TRACING, libbpf
 from kptr_lsp.verify.loader import (
     Failure,
@@ -223,7 +224,7 @@ def _btf_member_offset(struct_name: str, member: str) -> int:
     """Byte offset of a member in the running kernel's BTF, read with bpftool."""
     bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
     out = subprocess.run(
-        [bpftool, "btf", "dump", "file", "/sys/kernel/btf/vmlinux"],
+        [bpftool, "btf", "dump", "file", VMLINUX_BTF],
         capture_output=True,
         text=True,
         check=True,

@@ -15,6 +15,7 @@ import pytest
 
 from kptr_lsp.analysis import Analysis
 from kptr_lsp.findings import Finding, Location, Severity, Source
+from kptr_lsp.kernel.running import VMLINUX_BTF
 from kptr_lsp.pipeline import analyse
 from kptr_lsp.settings import Settings
 from kptr_lsp.verify.loader import BPF_LOG_FIXED, BPF_LOG_LEVEL1, BPF_LOG_STATS
@@ -143,7 +144,7 @@ def _task_struct_members() -> set[str]:
     """Member names of the running kernel's struct task_struct, read with bpftool."""
     bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
     out = subprocess.run(
-        [bpftool, "btf", "dump", "file", "/sys/kernel/btf/vmlinux"],
+        [bpftool, "btf", "dump", "file", VMLINUX_BTF],
         capture_output=True,
         text=True,
         check=True,
