@@ -250,6 +250,7 @@ class Spec:
         return type_id
 
     def _inflate(self, type_id: int, local: int) -> Type:
+        """The Type of one wire record: its header read here, its kind's trailer by a helper."""
         w = self._words
         off = self._offsets[local]
         name_off, info, size_type = w[off], w[off + 1], w[off + 2]
@@ -259,19 +260,7 @@ class Spec:
         name = self.string(name_off)
         t = off + 3  # first trailer word
         if kind == Kind.INT:
-            enc = w[t]
-            bits = enc & 0xFF
-            if size_type not in (1, 2, 4, 8, 16) or bits > size_type * 8:
-                raise BTFError(f"int: size {size_type} with {bits} bits is invalid")
-            return Int(
-                id=type_id,
-                name=name,
-                _r=self,
-                size=size_type,
-                encoding=(enc >> 24) & 0xF,
-                bit_offset=(enc >> 16) & 0xFF,
-                bits=bits,
-            )
+            return self._int(type_id, name, size_type, w[t])
         if kind in _REF_KINDS:
             return _REF_KINDS[kind](
                 id=type_id, name=name, _r=self, type_id=self._id(size_type, "target")
@@ -300,75 +289,108 @@ class Spec:
         if kind == Kind.FWD:
             return Fwd(id=type_id, name=name, _r=self, is_union=kflag)
         if kind == Kind.FUNC:
-            if vlen > Linkage.EXTERN:
-                raise BTFError(f"func: unknown linkage {vlen}")
-            proto_id = self._id(size_type, "prototype")
-            if proto_id < self._first_id:
-                base_kind = self.type_by_id(proto_id).kind
-            else:
-                base_kind = Kind(self._kinds[proto_id - self._first_id])
-            if base_kind != Kind.FUNC_PROTO:
-                raise BTFError(f"func: prototype {proto_id} is a {base_kind.name}")
-            return Func(id=type_id, name=name, _r=self, proto_id=proto_id, linkage=Linkage(vlen))
+            return self._func(type_id, name, size_type, vlen)
         if kind == Kind.FUNC_PROTO:
-            params = []
-            for i in range(vlen):
-                p = t + 2 * i
-                params.append(
-                    FuncParam(
-                        name=self.string(w[p]),
-                        type_id=self._id(w[p + 1], f"param {i}"),
-                        _r=self,
-                    )
-                )
-            # A trailing nameless void parameter marks "...".
-            variadic = bool(params) and params[-1].type_id == 0 and not params[-1].name
-            if variadic:
-                params.pop()
-            return FuncProto(
-                id=type_id,
-                name=name,
-                _r=self,
-                return_id=self._id(size_type, "return type"),
-                params=tuple(params),
-                variadic=variadic,
-            )
+            return self._func_proto(type_id, name, size_type, vlen, t)
         if kind == Kind.VAR:
-            if w[t] > Linkage.EXTERN:
-                raise BTFError(f"var: unknown linkage {w[t]}")
-            return Var(
-                id=type_id,
-                name=name,
-                _r=self,
-                type_id=self._id(size_type, "var type"),
-                linkage=Linkage(w[t]),
-            )
+            return self._var(type_id, name, size_type, w[t])
         if kind == Kind.DATASEC:
-            secinfos = []
-            for i in range(vlen):
-                p = t + 3 * i
-                secinfos.append(
-                    VarSecinfo(
-                        type_id=self._id(w[p], f"var {i}"), offset=w[p + 1], size=w[p + 2], _r=self
-                    )
-                )
-            return Datasec(id=type_id, name=name, _r=self, size=size_type, vars=tuple(secinfos))
+            return self._datasec(type_id, name, size_type, vlen, t)
         if kind == Kind.FLOAT:
             if size_type not in (2, 4, 8, 12, 16):
                 raise BTFError(f"float: invalid size {size_type}")
             return Float(id=type_id, name=name, _r=self, size=size_type)
         if kind == Kind.DECL_TAG:
-            if not name:
-                raise BTFError("decl tag: empty value")
-            return DeclTag(
-                id=type_id,
-                name=name,
-                _r=self,
-                type_id=self._id(size_type, "tagged type"),
-                component_idx=as_s32(w[t]),
-                is_attr=kflag,
-            )
+            return self._decl_tag(type_id, name, size_type, kflag, w[t])
         raise BTFError(f"unexpected {kind_name(kind)}")  # pragma: no cover - scan rejects these
+
+    def _int(self, type_id: int, name: str, size: int, enc: int) -> Int:
+        bits = enc & 0xFF
+        if size not in (1, 2, 4, 8, 16) or bits > size * 8:
+            raise BTFError(f"int: size {size} with {bits} bits is invalid")
+        return Int(
+            id=type_id,
+            name=name,
+            _r=self,
+            size=size,
+            encoding=(enc >> 24) & 0xF,
+            bit_offset=(enc >> 16) & 0xFF,
+            bits=bits,
+        )
+
+    def _func(self, type_id: int, name: str, proto: int, linkage: int) -> Func:
+        """A FUNC's vlen is its linkage; its type must be a FUNC_PROTO (in this Spec or the
+        base it splits from)."""
+        if linkage > Linkage.EXTERN:
+            raise BTFError(f"func: unknown linkage {linkage}")
+        proto_id = self._id(proto, "prototype")
+        if proto_id < self._first_id:
+            base_kind = self.type_by_id(proto_id).kind
+        else:
+            base_kind = Kind(self._kinds[proto_id - self._first_id])
+        if base_kind != Kind.FUNC_PROTO:
+            raise BTFError(f"func: prototype {proto_id} is a {base_kind.name}")
+        return Func(id=type_id, name=name, _r=self, proto_id=proto_id, linkage=Linkage(linkage))
+
+    def _func_proto(self, type_id: int, name: str, ret: int, vlen: int, t: int) -> FuncProto:
+        w = self._words
+        params = []
+        for i in range(vlen):
+            p = t + 2 * i
+            params.append(
+                FuncParam(
+                    name=self.string(w[p]),
+                    type_id=self._id(w[p + 1], f"param {i}"),
+                    _r=self,
+                )
+            )
+        # A trailing nameless void parameter marks "...".
+        variadic = bool(params) and params[-1].type_id == 0 and not params[-1].name
+        if variadic:
+            params.pop()
+        return FuncProto(
+            id=type_id,
+            name=name,
+            _r=self,
+            return_id=self._id(ret, "return type"),
+            params=tuple(params),
+            variadic=variadic,
+        )
+
+    def _var(self, type_id: int, name: str, var_type: int, linkage: int) -> Var:
+        if linkage > Linkage.EXTERN:
+            raise BTFError(f"var: unknown linkage {linkage}")
+        return Var(
+            id=type_id,
+            name=name,
+            _r=self,
+            type_id=self._id(var_type, "var type"),
+            linkage=Linkage(linkage),
+        )
+
+    def _datasec(self, type_id: int, name: str, size: int, vlen: int, t: int) -> Datasec:
+        w = self._words
+        secinfos = []
+        for i in range(vlen):
+            p = t + 3 * i
+            secinfos.append(
+                VarSecinfo(
+                    type_id=self._id(w[p], f"var {i}"), offset=w[p + 1], size=w[p + 2], _r=self
+                )
+            )
+        return Datasec(id=type_id, name=name, _r=self, size=size, vars=tuple(secinfos))
+
+    def _decl_tag(self, type_id: int, name: str, tagged: int, kflag: bool, idx: int) -> DeclTag:
+        if not name:
+            raise BTFError("decl tag: empty value")
+        return DeclTag(
+            id=type_id,
+            name=name,
+            _r=self,
+            type_id=self._id(tagged, "tagged type"),
+            component_idx=as_s32(idx),
+            is_attr=kflag,
+        )
 
     def _composite(
         self, type_id: int, name: str, size: int, vlen: int, kflag: bool, t: int, kind: int
