@@ -11,7 +11,8 @@ import functools
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .analysis import Analysis
@@ -34,7 +35,7 @@ from .kernel.facts import KernelFacts, running_kernel
 from .kernel.running import release as running_release
 from .model import ObjectModel
 from .settings import GuestKernel, Settings
-from .targets.guest import host_refused, said_instead, verify_in_guest
+from .targets.guest import GuestVerdict, host_refused, said_instead, verify_in_guest
 from .targets.kernels import label_of
 from .targets.verdicts import KernelVerdict, judge, merge
 from .toolchain.clang import ToolchainError
@@ -42,7 +43,7 @@ from .toolchain.compile import CompileOptions, compile_buffer
 from .verify.cache import verify_cached
 from .verify.externs import link_extern_findings, link_externs, link_reason
 from .verify.helper import MAX_JOBS, HelperError, VerifyRequest, verify_via_helper
-from .verify.loader import ObjectResult, bpf_available
+from .verify.loader import ObjectResult, ProgramResult, bpf_available
 from .verify.map_memory import MIB
 from .verify.placement import object_findings, sorted_findings
 from .verify.rodata import plan_rodata
@@ -143,6 +144,7 @@ def analyse(
         return partial(
             tuple(findings), model=model, not_verified_reason=why, not_verified_file=about_file
         )
+    run = _Run(text, settings, cancelled, timings, partial, model, findings, kernel_from, blame)
     ok, why = kernel_verification_available()
     if not ok and not settings.verify_helper:
         if guest is None:
@@ -151,70 +153,100 @@ def analyse(
             return partial(
                 tuple(findings), model=model, not_verified_reason=why, wants_guest=guest_wanted
             )
-        if cancelled is not None and cancelled.is_set():
+        if run.stopped():
             return partial(tuple(findings), model=model)
-        t2 = time.perf_counter()
-        judged = verify_in_guest(guest, model, log_level=settings.verifier_log_level, text=text)
-        timings["guest"] = time.perf_counter() - t2
-        if judged.error is not None:
-            why = f"{why}, and the guest kernel could not verify them: {judged.error}"
-            return partial(tuple(findings), model=model, not_verified_reason=why)
-        return partial(
-            tuple(sorted_findings([*findings[:kernel_from], *judged.findings])),
-            programs=judged.programs,
-            model=model,
-            verified=bool(judged.programs),
-            guest_label=judged.label,
-            guest_programs=tuple(p.name for p in judged.programs),
-            host_refused=why,
-            verbose=VerboseLogs(result.obj, _object_name(path), guest=judged.vm),
-        )
-    if cancelled is not None and cancelled.is_set():
+        return _all_in_guest(run, guest, why)
+    if run.stopped():
         return partial(tuple(findings), model=model)
+    return _on_this_kernel(run, ok, why, progress, guest, guest_wanted)
 
+
+@dataclass
+class _Run:
+    """One analysis past its checks: what the verifying stages read and add to."""
+
+    text: str
+    settings: Settings
+    cancelled: threading.Event | None
+    timings: dict[str, float]
+    done: Callable[..., Analysis]  # Analysis(path, text, compile=…, timings=…, **rest)
+    model: ObjectModel
+    findings: list[Finding]
+    kernel_from: int  # findings from here on depend on the kernel
+    blame: list[Culprit]
+
+    def stopped(self) -> bool:
+        return self.cancelled is not None and self.cancelled.is_set()
+
+
+def _all_in_guest(run: _Run, guest: GuestKernel, why: str) -> Analysis:
+    """The host refuses bpf(): every program is verified in the booted guest kernel."""
+    model, findings = run.model, run.findings
+    t2 = time.perf_counter()
+    judged = verify_in_guest(guest, model, log_level=run.settings.verifier_log_level, text=run.text)
+    run.timings["guest"] = time.perf_counter() - t2
+    if judged.error is not None:
+        why = f"{why}, and the guest kernel could not verify them: {judged.error}"
+        return run.done(tuple(findings), model=model, not_verified_reason=why)
+    return run.done(
+        tuple(sorted_findings([*findings[: run.kernel_from], *judged.findings])),
+        programs=judged.programs,
+        model=model,
+        verified=bool(judged.programs),
+        guest_label=judged.label,
+        guest_programs=tuple(p.name for p in judged.programs),
+        host_refused=why,
+        verbose=VerboseLogs(model.data, _object_name(model.path), guest=judged.vm),
+    )
+
+
+def _on_this_kernel(
+    run: _Run,
+    in_process: bool,
+    why: str,
+    progress: Callable[[int, int], None] | None,
+    guest: GuestKernel | None,
+    guest_wanted: bool,
+) -> Analysis:
+    """Verify on the running kernel (in process, or through the helper), then what it refused
+    in the guest, then on every configured target kernel."""
+    model, settings, data = run.model, run.settings, run.model.data
     t2 = time.perf_counter()
     patches, rodata = plan_rodata(
-        read_const_globals(result.obj), dict(settings.rodata_overrides), model.decls.variables
+        read_const_globals(data), dict(settings.rodata_overrides), model.decls.variables
     )
     try:
         verdict = _verify(
-            result.obj,
+            data,
             settings,
-            _object_name(path),
+            _object_name(model.path),
             patches,
-            in_process=ok,
+            in_process=in_process,
             model=model,
             progress=progress,
         )
     except HelperError as exc:
         why = f"{why}, and the verify helper failed: {exc}"
-        return partial(tuple(findings), model=model, not_verified_reason=why)
-    timings["verify"] = time.perf_counter() - t2
-    findings.extend(relate_to_culprits(object_findings(model, verdict), blame, text))
+        return run.done(tuple(run.findings), model=model, not_verified_reason=why)
+    run.timings["verify"] = time.perf_counter() - t2
+    run.findings.extend(relate_to_culprits(object_findings(model, verdict), run.blame, run.text))
     # Programs the host will not load whatever the code (fentry refused with EPERM): the guest's.
     programs, in_guest, wants = verdict.programs, None, False
     refused = host_refused(verdict.programs)
-    if refused and guest is not None and not (cancelled is not None and cancelled.is_set()):
-        t_guest = time.perf_counter()
-        judged = verify_in_guest(
-            guest, model, log_level=settings.verifier_log_level, only=refused, text=text
-        )
-        if judged.error is None:
-            host_found = findings[kernel_from:]
-            findings = findings[:kernel_from] + said_instead(host_found, judged, running_release())
-            by_name = {p.name: p for p in judged.programs}
-            programs = tuple(by_name.get(p.name, p) for p in verdict.programs)
-            in_guest = judged
-        timings["guest"] = time.perf_counter() - t_guest
+    if refused and guest is not None and not run.stopped():
+        programs, in_guest = _refused_in_guest(run, guest, refused, verdict.programs)
     elif refused:
         wants = guest_wanted
+    findings = run.findings
     kernels: tuple[KernelVerdict, ...] = ()
-    if settings.kernels and not (cancelled is not None and cancelled.is_set()):
+    if settings.kernels and not run.stopped():
         t3 = time.perf_counter()
-        findings, kernels = _judge_on_targets(findings, kernel_from, verdict, settings, model, text)
-        timings["targets"] = time.perf_counter() - t3
+        findings, kernels = _judge_on_targets(
+            findings, run.kernel_from, verdict, settings, model, run.text
+        )
+        run.timings["targets"] = time.perf_counter() - t3
     in_guest_names = tuple(p.name for p in in_guest.programs) if in_guest else ()
-    return partial(
+    return run.done(
         tuple(sorted_findings(findings)),
         programs=programs,
         kernels=kernels,
@@ -227,16 +259,43 @@ def analyse(
         not_verified_file=_unopened(verdict) is not None,
         rodata=rodata,
         verbose=_verbose_logs(
-            result.obj,
-            path,
+            data,
+            model.path,
             patches,
             settings,
             guest=in_guest.vm if in_guest else None,
             guest_programs=frozenset(in_guest_names),
         )
-        if ok
+        if in_process
         else None,
     )
+
+
+def _refused_in_guest(
+    run: _Run,
+    guest: GuestKernel,
+    refused: Sequence[str],
+    programs: tuple[ProgramResult, ...],
+) -> tuple[tuple[ProgramResult, ...], GuestVerdict | None]:
+    """The programs the host refused whatever their code, verified in the guest: the guest's
+    findings replace the host's for them (run.findings updated), and its results theirs."""
+    t_guest = time.perf_counter()
+    judged = verify_in_guest(
+        guest,
+        run.model,
+        log_level=run.settings.verifier_log_level,
+        only=refused,
+        text=run.text,
+    )
+    in_guest = None
+    if judged.error is None:
+        host_found = run.findings[run.kernel_from :]
+        run.findings[run.kernel_from :] = said_instead(host_found, judged, running_release())
+        by_name = {p.name: p for p in judged.programs}
+        programs = tuple(by_name.get(p.name, p) for p in programs)
+        in_guest = judged
+    run.timings["guest"] = time.perf_counter() - t_guest
+    return programs, in_guest
 
 
 def _checks(model: ObjectModel) -> tuple[list[Finding], list[Culprit]]:
