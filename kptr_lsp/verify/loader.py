@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from kptr_lsp.kernel.running import release as running_release
 from kptr_lsp.verify.externs import STRUCT_OPS_NOT_FOUND, around_missing_kfuncs
@@ -131,6 +131,7 @@ class ObjectResult:
 
 _LEVELS: dict[int, Level] = {LIBBPF_INFO: "info", LIBBPF_DEBUG: "debug"}
 _route = threading.local()
+_T = TypeVar("_T")
 _hook_lock = threading.Lock()
 
 
@@ -540,45 +541,8 @@ def verify_object(
         wanted = set(programs)
         targets = [t for t in targets if t.name in wanted]
 
-    def run(target: _Target) -> ProgramResult:
-        _route.debug = debug_messages  # off: loads on several threads do not queue on the GIL
-        try:
-            result = _load_one(lib, buf, name, target, log_level, log_size, map_memory_cap, patches)
-        finally:
-            _route.debug = True
-        if on_program is not None:
-            on_program(result)  # progress, as each program finishes
-        return result
-
-    def run_group(group: list[_Target]) -> list[ProgramResult] | None:
-        _route.debug = debug_messages
-        try:
-            found = _load_together(
-                lib, buf, name, group, log_level, log_size, map_memory_cap, patches
-            )
-        finally:
-            _route.debug = True
-        for result in found or ():
-            if on_program is not None:
-                on_program(result)
-        return found
-
-    done: dict[str, ProgramResult] = {}
-    groups = [g for g in _groups(targets, jobs) if len(g) > 1] if together else []
-    if len(groups) > 1:
-        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="kptr-verify") as pool:
-            loaded = list(pool.map(run_group, groups))
-    else:
-        loaded = [run_group(g) for g in groups]
-    for found in loaded:
-        done.update((r.name, r) for r in found or ())
-    alone = [t for t in targets if t.name not in done]  # rejected somewhere, or a single one
-    if jobs > 1 and len(alone) > 1:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kptr-verify") as pool:
-            done.update((r.name, r) for r in pool.map(run, alone))
-    else:
-        done.update((r.name, r) for r in map(run, alone))
-    results = tuple(done[t.name] for t in targets)
+    loads = _Loads(lib, buf, name, log_level, log_size, map_memory_cap, patches)
+    results = loads.all(targets, jobs, together, on_program, debug_messages)
     btf_rejected, btf_log = btf_outcome(results)
     whole = ObjectResult(results, btf_rejected, btf_log, open_error=None, placeholders=placeholders)
     whole = without_link_support(data, whole, running_release())  # a kernel before 6.4
@@ -601,6 +565,97 @@ def verify_object(
         )
 
     return around_missing_kfuncs(data, whole, again)
+
+
+@dataclass(frozen=True)
+class _Loads:
+    """How verify_object loads the programs of one opened object: together, per job, then
+    each rejected or lone program alone (libbpf releases the GIL: threads run in parallel)."""
+
+    lib: Libbpf
+    buf: ctypes.Array[ctypes.c_char]
+    name: str
+    log_level: int
+    log_size: int
+    map_memory_cap: int | None
+    patches: tuple[DataPatch, ...]
+
+    def all(
+        self,
+        targets: list[_Target],
+        jobs: int,
+        together: bool,
+        on_program: Callable[[ProgramResult], None] | None,
+        debug_messages: bool,
+    ) -> tuple[ProgramResult, ...]:
+        """Every target's result, in the targets' order."""
+
+        def heard(results: Iterable[ProgramResult]) -> None:
+            for result in results:
+                if on_program is not None:
+                    on_program(result)  # progress, as each program finishes
+
+        def run(target: _Target) -> ProgramResult:
+            result = self._quiet(debug_messages, lambda: self._one(target))
+            heard([result])
+            return result
+
+        def run_group(group: list[_Target]) -> list[ProgramResult] | None:
+            found = self._quiet(debug_messages, lambda: self._together(group))
+            heard(found or ())
+            return found
+
+        done: dict[str, ProgramResult] = {}
+        groups = [g for g in _groups(targets, jobs) if len(g) > 1] if together else []
+        if len(groups) > 1:
+            with ThreadPoolExecutor(
+                max_workers=len(groups), thread_name_prefix="kptr-verify"
+            ) as pool:
+                loaded = list(pool.map(run_group, groups))
+        else:
+            loaded = [run_group(g) for g in groups]
+        for found in loaded:
+            done.update((r.name, r) for r in found or ())
+        alone = [t for t in targets if t.name not in done]  # rejected somewhere, or a single one
+        if jobs > 1 and len(alone) > 1:
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kptr-verify") as pool:
+                done.update((r.name, r) for r in pool.map(run, alone))
+        else:
+            done.update((r.name, r) for r in map(run, alone))
+        return tuple(done[t.name] for t in targets)
+
+    @staticmethod
+    def _quiet(debug_messages: bool, load: Callable[[], _T]) -> _T:
+        # off: loads on several threads do not queue on the GIL formatting debug messages
+        _route.debug = debug_messages
+        try:
+            return load()
+        finally:
+            _route.debug = True
+
+    def _one(self, target: _Target) -> ProgramResult:
+        return _load_one(
+            self.lib,
+            self.buf,
+            self.name,
+            target,
+            self.log_level,
+            self.log_size,
+            self.map_memory_cap,
+            self.patches,
+        )
+
+    def _together(self, group: list[_Target]) -> list[ProgramResult] | None:
+        return _load_together(
+            self.lib,
+            self.buf,
+            self.name,
+            group,
+            self.log_level,
+            self.log_size,
+            self.map_memory_cap,
+            self.patches,
+        )
 
 
 def btf_outcome(results: Iterable[ProgramResult]) -> tuple[bool, str]:
