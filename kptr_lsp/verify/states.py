@@ -181,12 +181,24 @@ def decode_value(text: str, acquired: Mapping[int, int] | None = None) -> Value:
     vm = _VALUE.fullmatch(head)
     if vm is None:
         return Value(f"`{text}`")
-    prefixes, rest_of = [], vm.group("prefix")
+    words, base, null = _pointer_words(_prefixes(vm.group("prefix")), vm.group("rest"), args)
+    return _pointer_value(words, base, null, args, acquired)
+
+
+def _prefixes(text: str) -> list[str]:
+    """`trusted_ptr_`'s `trusted_`, `rcu_untrusted_…`'s two: the register-type prefixes."""
+    prefixes, rest_of = [], text
     while rest_of:  # in order: `untrusted_` must not also read as `trusted_`
         p = next(p for p in _PREFIXES if rest_of.startswith(p))
         prefixes.append(p)
         rest_of = rest_of[len(p) :]
-    rest = vm.group("rest")
+    return prefixes
+
+
+def _pointer_words(
+    prefixes: list[str], rest: str, args: Mapping[str, str]
+) -> tuple[str, str | None, bool]:
+    """(words, base register type or None for a BTF pointer, whether it may be NULL)."""
     null = False
     type_name: str | None = None
     if rest.startswith("ptr_"):
@@ -200,22 +212,32 @@ def decode_value(text: str, acquired: Mapping[int, int] | None = None) -> Value:
             null, base = True, base[: -len("_or_null")]
     adjectives = [_PREFIX_WORDS[p] for p in prefixes]
     if type_name is not None:
-        words = " ".join([*adjectives, f"{type_name} *"])
-    else:
-        what = _BASES.get(base or "", f"`{base}`")
-        words = " ".join([*adjectives, what])
-        if base == "map_ptr" and "map" in args:
-            words = f"map `{args['map']}`"
-        elif base in ("map_value", "map_key") and "map" in args:
-            size = args.get("vs" if base == "map_value" else "ks")
-            what = "value" if base == "map_value" else "key"
-            words = f"pointer into a {what} of map `{args['map']}`" + (
-                f" ({size} bytes)" if size else ""
-            )
-        elif base == "mem" and "sz" in args:
-            words += f" ({args['sz']} bytes)"
-        elif base == "pkt" and "r" in args:
-            words += f", {args['r']} bytes checked against the packet end"
+        return " ".join([*adjectives, f"{type_name} *"]), base, null
+    what = _BASES.get(base or "", f"`{base}`")
+    words = " ".join([*adjectives, what])
+    if base == "map_ptr" and "map" in args:
+        words = f"map `{args['map']}`"
+    elif base in ("map_value", "map_key") and "map" in args:
+        size = args.get("vs" if base == "map_value" else "ks")
+        what = "value" if base == "map_value" else "key"
+        words = f"pointer into a {what} of map `{args['map']}`" + (
+            f" ({size} bytes)" if size else ""
+        )
+    elif base == "mem" and "sz" in args:
+        words += f" ({args['sz']} bytes)"
+    elif base == "pkt" and "r" in args:
+        words += f", {args['r']} bytes checked against the packet end"
+    return words, base, null
+
+
+def _pointer_value(
+    words: str,
+    base: str | None,
+    null: bool,
+    args: Mapping[str, str],
+    acquired: Mapping[int, int] | None,
+) -> Value:
+    """The pointer's words with its offsets, whether it may be NULL, and its reference."""
     off = _int(args.get("off", ""))
     if off:
         words += f", offset {off}"
