@@ -282,7 +282,35 @@ def parse_log(text: str) -> VerifierLog:
     """Parse a verifier log (with or without libbpf's BEGIN/END markers). Never raises."""
     body = log_body(text)
     b = _Builder()
-    stats_at = len(body)
+    stats_at = _read_path(body, b)
+
+    # The error: what the kernel said after the last instruction it printed.
+    start = b.last_insn_line + 1
+    err_lines = _error_lines(body, start, stats_at)
+    err_lines, kernel_block = split_block(err_lines)  # the classic lines stay the error
+    error = "\n".join(err_lines) if err_lines else None
+    failing = b.insns[-1].insn if error is not None and b.insns else None
+    leaks = _leaks(err_lines)
+    return VerifierLog(
+        raw=text,
+        error=error,
+        failing_insn=failing,
+        notes=tuple(b.notes),
+        insns=tuple(b.insns),
+        states=tuple(b.states),
+        # verification time and stack depth precede the `processed` line (BPF_LOG_STATS).
+        stats=_parse_stats(body[start:]) if stats_at < len(body) else None,
+        unreleased=leaks[0] if leaks else None,
+        mentioned_insns=_mentioned(err_lines, failing),
+        all_unreleased=leaks,
+        note_positions=tuple(b.note_positions),
+        kernel_block=kernel_block,
+    )
+
+
+def _read_path(body: list[str], b: _Builder) -> int:
+    """Read the printed path (instructions, states, source notes) into `b`; the index of the
+    `processed N insns` line, or len(body) when the log has none."""
     in_frame_dump = False
     for i, line in enumerate(body):
         stripped = line.strip()
@@ -317,43 +345,28 @@ def parse_log(text: str) -> VerifierLog:
             b.track_frame(state)
             b.states.append(StateLine(int(m.group(2)), state, int(m.group(1))))
         elif PROCESSED_LINE.match(line):
-            stats_at = i
-            break
+            return i
+    return len(body)
 
-    # The error: what the kernel said after the last instruction it printed.
-    start = b.last_insn_line + 1
-    err_lines = _error_lines(body, start, stats_at)
-    err_lines, kernel_block = split_block(err_lines)  # the classic lines stay the error
-    error = "\n".join(err_lines) if err_lines else None
-    failing = b.insns[-1].insn if error is not None and b.insns else None
 
-    leaks = tuple(
+def _leaks(err_lines: list[str]) -> tuple[Unreleased, ...]:
+    """Every `Unreleased reference id=N alloc_insn=M` of the error, in order."""
+    return tuple(
         Unreleased(int(m.group(1)), int(m.group(2)))
         for line in err_lines
         if (m := _UNRELEASED.search(line)) is not None
     )
+
+
+def _mentioned(err_lines: list[str], failing: int | None) -> tuple[int, ...]:
+    """Instructions the error names besides the failing one, first mention first."""
     mentioned: list[int] = []
     for line in err_lines:
         for groups in _MENTION.findall(line):
             for g in groups:
                 if g and int(g) != failing and int(g) not in mentioned:
                     mentioned.append(int(g))
-
-    return VerifierLog(
-        raw=text,
-        error=error,
-        failing_insn=failing,
-        notes=tuple(b.notes),
-        insns=tuple(b.insns),
-        states=tuple(b.states),
-        # verification time and stack depth precede the `processed` line (BPF_LOG_STATS).
-        stats=_parse_stats(body[start:]) if stats_at < len(body) else None,
-        unreleased=leaks[0] if leaks else None,
-        mentioned_insns=tuple(mentioned),
-        all_unreleased=leaks,
-        note_positions=tuple(b.note_positions),
-        kernel_block=kernel_block,
-    )
+    return tuple(mentioned)
 
 
 def source_of(log: VerifierLog, insn: int) -> SourceNote | None:
