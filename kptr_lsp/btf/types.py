@@ -60,13 +60,9 @@ class Void(Type):
 class Int(Type):
     kind: ClassVar[Kind] = Kind.INT
     size: int  # bytes
-    encoding: int  # BTF_INT_ENCODING: signed (1) | char (2) | bool (4)
+    encoding: int  # BTF_INT_ENCODING: BTF_INT_SIGNED (1) | char (2) | bool (4)
     bit_offset: int
     bits: int
-
-    @property
-    def is_signed(self) -> bool:
-        return bool(self.encoding & 1)  # BTF_INT_SIGNED
 
 
 @dataclass(eq=False, slots=True, kw_only=True, repr=False)

@@ -23,7 +23,7 @@ from ..analysis import Analysis
 from ..findings import Finding, Severity, Source
 from ..pipeline import analyse
 from ..settings import GuestKernel, Settings
-from .fixes import Fix, apply_edits, fixes_for
+from .fixes import Fix, apply_edits
 
 _KEEP = 64
 
@@ -138,10 +138,3 @@ def known(
 ) -> Proof | None:
     """The proof of `fix` if it was already taken (no compile, no load)."""
     return PROOFS.known(PROOFS.key(analysis, fix, settings, root, guest))
-
-
-def proven_fixes(
-    analysis: Analysis, finding: Finding, settings: Settings, root: str | None = None
-) -> list[Fix]:
-    """The quick fixes for `finding` that the kernel accepts, each proven (or known) first."""
-    return [f for f in fixes_for(analysis, finding) if prove(analysis, f, settings, root).holds]

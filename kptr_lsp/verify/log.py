@@ -80,12 +80,6 @@ class VerifierLog:
     # 7.3+: the kernel's own `Verification failed:` block, cut out of `error` (kernel_block.py).
     kernel_block: KernelBlock | None = None
 
-    @property
-    def truncated(self) -> bool:
-        """The log ended without the statistics line: the buffer was too small, or the
-        text was cut. (A rotating kernel log that lost its head still has the stats.)"""
-        return self.stats is None
-
 
 BEGIN_MARK = "-- BEGIN PROG LOAD LOG --"
 END_MARK = "-- END PROG LOAD LOG --"
