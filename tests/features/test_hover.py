@@ -13,7 +13,9 @@ from kptr_lsp.features.hover import hover_text
 from kptr_lsp.features.hover.fields import kptr_field_hover
 from kptr_lsp.features.hover.includes import include_hover
 from kptr_lsp.features.hover.rodata import rodata_hover
+from kptr_lsp.features.hover.state import state_hover
 from kptr_lsp.features.hover.types import type_hover
+from kptr_lsp.findings import Severity
 from kptr_lsp.kernel.facts import KernelFacts
 from kptr_lsp.kernel.running import VMLINUX_BTF
 from kptr_lsp.pipeline import analyse
@@ -94,3 +96,28 @@ def test_hover_text_joins_what_the_providers_say(kptr_ok: Analysis) -> None:
     struct = type_hover(kptr_ok, line, len("\tstruct task_str"))
     assert field is not None and struct is not None
     assert text == f"{field}\n\n---\n\n{struct}"
+
+
+def test_state_hover_shows_what_the_verifier_knew_on_each_program_line(kernel: None) -> None:
+    """From the level-2 log of the program on the line: the pointer the bad program uses
+    unchecked may be NULL, as the verifier's error says; after the good program's check it
+    is not; a line the verifier never reached has no state."""
+    path = PROGRAMS / "rejected" / "two_programs_one_bad.bpf.c"
+    analysis = analyse(str(path), path.read_text(), Settings())
+    (error,) = [f for f in analysis.findings if f.severity is Severity.ERROR]
+    failing = state_hover(analysis, error.line, 0)
+    assert failing is not None
+    assert failing.startswith(
+        f"**Verifier state** on entry to line {error.line} in program `xdp_bad` (walked once)"
+    )
+    assert "`r0`: pointer into a value of map `per_ifindex` (8 bytes) — may be NULL" in failing
+    good = next(
+        n
+        for n, src in enumerate(path.read_text().splitlines(), 1)
+        if src.strip() == "__sync_fetch_and_add(n, 1);"
+    )
+    after_check = state_hover(analysis, good, 0)
+    assert after_check is not None and "in program `xdp_good`" in after_check
+    assert "`r0`: pointer into a value of map `per_ifindex`" in after_check
+    assert "may be NULL" not in after_check
+    assert state_hover(analysis, error.line + 1, 0) is None  # after the error: never walked
