@@ -143,7 +143,15 @@ def analyse(
             tuple(findings), model=model, not_verified_reason=why, not_verified_file=about_file
         )
     ok, why = kernel_verification_available()
-    if not ok and not settings.verify_helper:
+    patches, rodata = plan_rodata(
+        read_const_globals(result.obj), dict(settings.rodata_overrides), model.decls.variables
+    )
+    partial = functools.partial(partial, rodata=rodata)
+    data = result.obj
+
+    def all_in_guest(why: str) -> Analysis:
+        """The host verifies nothing (bpf() refused, no working helper): the guest's verdicts
+        when one is up; else, when the caller can boot one, that they will follow."""
         if guest is None:
             if guest_wanted:  # the caller boots one: the verdicts follow when it is up
                 why = f"{why}; they will be verified in a guest kernel once it has booted"
@@ -152,10 +160,15 @@ def analyse(
             )
         if cancelled is not None and cancelled.is_set():
             return partial(tuple(findings), model=model)
-        ctx = ObjectContext(path, result.obj, model.obj, model.ext, model.decls)
+        ctx = ObjectContext(path, data, model.obj, model.ext, model.decls)
         t2 = time.perf_counter()
         judged = verify_in_guest(
-            guest, ctx, model.spec, log_level=settings.verifier_log_level, text=text
+            guest,
+            ctx,
+            model.spec,
+            log_level=settings.verifier_log_level,
+            text=text,
+            patches=patches,
         )
         timings["guest"] = time.perf_counter() - t2
         if judged.error is not None:
@@ -169,15 +182,15 @@ def analyse(
             guest_label=judged.label,
             guest_programs=tuple(p.name for p in judged.programs),
             host_refused=why,
-            verbose=VerboseLogs(result.obj, _object_name(path), guest=judged.vm),
+            verbose=VerboseLogs(data, _object_name(path), patches, guest=judged.vm),
         )
+
+    if not ok and not settings.verify_helper:
+        return all_in_guest(why)
     if cancelled is not None and cancelled.is_set():
         return partial(tuple(findings), model=model)
 
     t2 = time.perf_counter()
-    patches, rodata = plan_rodata(
-        read_const_globals(result.obj), dict(settings.rodata_overrides), model.decls.variables
-    )
     try:
         verdict = _verify(
             result.obj,
@@ -189,8 +202,7 @@ def analyse(
             progress=progress,
         )
     except HelperError as exc:
-        why = f"{why}, and the verify helper failed: {exc}"
-        return partial(tuple(findings), model=model, not_verified_reason=why)
+        return all_in_guest(f"{why}, and the verify helper failed: {exc}")
     timings["verify"] = time.perf_counter() - t2
     ctx = ObjectContext(path=path, data=result.obj, obj=model.obj, ext=model.ext, decls=model.decls)
     findings.extend(relate_to_culprits(object_findings(ctx, verdict), blame, text))
@@ -200,7 +212,13 @@ def analyse(
     if refused and guest is not None and not (cancelled is not None and cancelled.is_set()):
         t_guest = time.perf_counter()
         judged = verify_in_guest(
-            guest, ctx, model.spec, log_level=settings.verifier_log_level, only=refused, text=text
+            guest,
+            ctx,
+            model.spec,
+            log_level=settings.verifier_log_level,
+            only=refused,
+            text=text,
+            patches=patches,
         )
         if judged.error is None:
             host_found = findings[kernel_from:]
@@ -215,7 +233,7 @@ def analyse(
     if settings.kernels and not (cancelled is not None and cancelled.is_set()):
         t3 = time.perf_counter()
         findings, kernels = _judge_on_targets(
-            findings, kernel_from, verdict, settings, ctx, model, text
+            findings, kernel_from, verdict, settings, ctx, model, text, patches
         )
         timings["targets"] = time.perf_counter() - t3
     in_guest_names = tuple(p.name for p in in_guest.programs) if in_guest else ()
@@ -230,7 +248,6 @@ def analyse(
         verified=_unopened(verdict) is None,  # else no program reached the kernel
         not_verified_reason=_unopened(verdict),
         not_verified_file=_unopened(verdict) is not None,
-        rodata=rodata,
         verbose=_verbose_logs(
             result.obj,
             path,
@@ -289,8 +306,10 @@ def _judge_on_targets(
     ctx: ObjectContext,
     model: ObjectModel,
     text: str,
+    patches: tuple[DataPatch, ...] = (),
 ) -> tuple[list[Finding], tuple[KernelVerdict, ...]]:
-    """Verify on every target kernel too; findings[kernel_from:] are the running kernel's."""
+    """Verify on every target kernel too (rodataOverrides applied, as here);
+    findings[kernel_from:] are the running kernel's."""
     release = running_release()
     running = KernelVerdict(
         label_of(release), release, verdict.programs, error=_unopened(verdict), running=True
@@ -299,7 +318,9 @@ def _judge_on_targets(
     kernels = [running]
     unverified: list[Finding] = []
     for kernel in settings.kernels:
-        judged = judge(kernel, ctx, model.spec, log_level=settings.verifier_log_level)
+        judged = judge(
+            kernel, ctx, model.spec, log_level=settings.verifier_log_level, patches=patches
+        )
         kernels.append(judged.verdict)
         if judged.verdict.error is not None:
             unverified.extend(judged.findings)  # says why; silence from it means nothing
