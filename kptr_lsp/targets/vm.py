@@ -233,9 +233,7 @@ class TargetVM:
         if why_not is None and (kept is None or kept[0]):
             try:
                 booted = self._boot_with("KVM", KVM_PROBE_S if kept is None else BOOT_TIMEOUT_S)
-            except VMError as exc:
-                if kept is not None:
-                    raise
+            except VMError as exc:  # a probe, or KVM stopped working since: TCG from now on
                 note = f"KVM: {exc}; TCG instead"
                 log.info("%s", note)
                 _keep_probe(self.image, cache_dir, False, note)
