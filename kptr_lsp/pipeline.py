@@ -146,7 +146,6 @@ def analyse(
     patches, rodata = plan_rodata(
         read_const_globals(result.obj), dict(settings.rodata_overrides), model.decls.variables
     )
-    partial = functools.partial(partial, rodata=rodata)
     data = result.obj
 
     def all_in_guest(why: str) -> Analysis:
@@ -182,6 +181,7 @@ def analyse(
             guest_label=judged.label,
             guest_programs=tuple(p.name for p in judged.programs),
             host_refused=why,
+            rodata=rodata,
             verbose=VerboseLogs(data, _object_name(path), patches, guest=judged.vm),
         )
 
@@ -248,6 +248,7 @@ def analyse(
         verified=_unopened(verdict) is None,  # else no program reached the kernel
         not_verified_reason=_unopened(verdict),
         not_verified_file=_unopened(verdict) is not None,
+        rodata=rodata,
         verbose=_verbose_logs(
             result.obj,
             path,
