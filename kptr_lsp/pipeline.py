@@ -46,7 +46,7 @@ from .verify.helper import MAX_JOBS, HelperError, VerifyRequest, verify_via_help
 from .verify.loader import ObjectResult, ProgramResult, bpf_available
 from .verify.map_memory import MIB
 from .verify.placement import object_findings, sorted_findings
-from .verify.rodata import plan_rodata
+from .verify.rodata import RodataValue, plan_rodata
 from .verify.setup import DataPatch
 from .verify.verbose import VerboseLogs
 
@@ -144,18 +144,25 @@ def analyse(
         return partial(
             tuple(findings), model=model, not_verified_reason=why, not_verified_file=about_file
         )
-    run = _Run(text, settings, cancelled, timings, partial, model, findings, kernel_from, blame)
+    patches, rodata = plan_rodata(
+        read_const_globals(result.obj), dict(settings.rodata_overrides), model.decls.variables
+    )
+    run = _Run(
+        text,
+        settings,
+        cancelled,
+        timings,
+        partial,
+        model,
+        findings,
+        kernel_from,
+        blame,
+        patches,
+        rodata,
+    )
     ok, why = kernel_verification_available()
     if not ok and not settings.verify_helper:
-        if guest is None:
-            if guest_wanted:  # the caller boots one: the verdicts follow when it is up
-                why = f"{why}; they will be verified in a guest kernel once it has booted"
-            return partial(
-                tuple(findings), model=model, not_verified_reason=why, wants_guest=guest_wanted
-            )
-        if run.stopped():
-            return partial(tuple(findings), model=model)
-        return _all_in_guest(run, guest, why)
+        return _all_in_guest(run, guest, guest_wanted, why)
     if run.stopped():
         return partial(tuple(findings), model=model)
     return _on_this_kernel(run, ok, why, progress, guest, guest_wanted)
@@ -174,16 +181,33 @@ class _Run:
     findings: list[Finding]
     kernel_from: int  # findings from here on depend on the kernel
     blame: list[Culprit]
+    patches: tuple[DataPatch, ...]  # rodataOverrides, written into every load
+    rodata: tuple[RodataValue, ...]  # the values they give, for hovers and lenses
 
     def stopped(self) -> bool:
         return self.cancelled is not None and self.cancelled.is_set()
 
 
-def _all_in_guest(run: _Run, guest: GuestKernel, why: str) -> Analysis:
-    """The host refuses bpf(): every program is verified in the booted guest kernel."""
+def _all_in_guest(run: _Run, guest: GuestKernel | None, guest_wanted: bool, why: str) -> Analysis:
+    """The host verifies nothing (bpf() refused, no working helper): every program is verified
+    in the booted guest kernel; without one, when the caller can boot one, say they will be."""
     model, findings = run.model, run.findings
+    if guest is None:
+        if guest_wanted:  # the caller boots one: the verdicts follow when it is up
+            why = f"{why}; they will be verified in a guest kernel once it has booted"
+        return run.done(
+            tuple(findings), model=model, not_verified_reason=why, wants_guest=guest_wanted
+        )
+    if run.stopped():
+        return run.done(tuple(findings), model=model)
     t2 = time.perf_counter()
-    judged = verify_in_guest(guest, model, log_level=run.settings.verifier_log_level, text=run.text)
+    judged = verify_in_guest(
+        guest,
+        model,
+        log_level=run.settings.verifier_log_level,
+        text=run.text,
+        patches=run.patches,
+    )
     run.timings["guest"] = time.perf_counter() - t2
     if judged.error is not None:
         why = f"{why}, and the guest kernel could not verify them: {judged.error}"
@@ -196,7 +220,8 @@ def _all_in_guest(run: _Run, guest: GuestKernel, why: str) -> Analysis:
         guest_label=judged.label,
         guest_programs=tuple(p.name for p in judged.programs),
         host_refused=why,
-        verbose=VerboseLogs(model.data, _object_name(model.path), guest=judged.vm),
+        rodata=run.rodata,
+        verbose=VerboseLogs(model.data, _object_name(model.path), run.patches, guest=judged.vm),
     )
 
 
@@ -211,10 +236,8 @@ def _on_this_kernel(
     """Verify on the running kernel (in process, or through the helper), then what it refused
     in the guest, then on every configured target kernel."""
     model, settings, data = run.model, run.settings, run.model.data
+    patches, rodata = run.patches, run.rodata
     t2 = time.perf_counter()
-    patches, rodata = plan_rodata(
-        read_const_globals(data), dict(settings.rodata_overrides), model.decls.variables
-    )
     try:
         verdict = _verify(
             data,
@@ -226,8 +249,9 @@ def _on_this_kernel(
             progress=progress,
         )
     except HelperError as exc:
-        why = f"{why}, and the verify helper failed: {exc}"
-        return run.done(tuple(run.findings), model=model, not_verified_reason=why)
+        return _all_in_guest(
+            run, guest, guest_wanted, f"{why}, and the verify helper failed: {exc}"
+        )
     run.timings["verify"] = time.perf_counter() - t2
     run.findings.extend(relate_to_culprits(object_findings(model, verdict), run.blame, run.text))
     # Programs the host will not load whatever the code (fentry refused with EPERM): the guest's.
@@ -242,7 +266,7 @@ def _on_this_kernel(
     if settings.kernels and not run.stopped():
         t3 = time.perf_counter()
         findings, kernels = _judge_on_targets(
-            findings, run.kernel_from, verdict, settings, model, run.text
+            findings, run.kernel_from, verdict, settings, model, run.text, patches
         )
         run.timings["targets"] = time.perf_counter() - t3
     in_guest_names = tuple(p.name for p in in_guest.programs) if in_guest else ()
@@ -286,6 +310,7 @@ def _refused_in_guest(
         log_level=run.settings.verifier_log_level,
         only=refused,
         text=run.text,
+        patches=run.patches,
     )
     in_guest = None
     if judged.error is None:
@@ -342,8 +367,10 @@ def _judge_on_targets(
     settings: Settings,
     model: ObjectModel,
     text: str,
+    patches: tuple[DataPatch, ...] = (),
 ) -> tuple[list[Finding], tuple[KernelVerdict, ...]]:
-    """Verify on every target kernel too; findings[kernel_from:] are the running kernel's."""
+    """Verify on every target kernel too (rodataOverrides applied, as here);
+    findings[kernel_from:] are the running kernel's."""
     release = running_release()
     running = KernelVerdict(
         label_of(release), release, verdict.programs, error=_unopened(verdict), running=True
@@ -352,7 +379,7 @@ def _judge_on_targets(
     kernels = [running]
     unverified: list[Finding] = []
     for kernel in settings.kernels:
-        judged = judge(kernel, model, log_level=settings.verifier_log_level)
+        judged = judge(kernel, model, log_level=settings.verifier_log_level, patches=patches)
         kernels.append(judged.verdict)
         if judged.verdict.error is not None:
             unverified.extend(judged.findings)  # says why; silence from it means nothing

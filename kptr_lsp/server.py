@@ -274,7 +274,7 @@ class KptrLanguageServer(LanguageServer):
                 types.ShowMessageParams(
                     types.MessageType.Info,
                     f"kptr-lsp: programs are verified in guest kernel {analysis.guest_label} "
-                    f"(qemu, {accelerator()}) because this machine's kernel refused bpf(): "
+                    f"(qemu, {self._guest_accel()}) because this machine's kernel refused bpf(): "
                     f"{analysis.host_refused}. Each verifier diagnostic names that kernel. "
                     "For verification by this machine's kernel instead, run kptr-lsp with "
                     "CAP_BPF and CAP_PERFMON, or set verifyHelper (see the README, 'Running "
@@ -287,6 +287,10 @@ class KptrLanguageServer(LanguageServer):
         what the host will not load), else None."""
         state = self.guest.state()
         return state.kernel if state.ready is not None else None
+
+    def _guest_accel(self) -> str:
+        up = self.guest.state().ready
+        return up.vm.booted.accel if up is not None and up.vm.booted is not None else "TCG"
 
     async def _start_guest(self) -> None:
         """Boot the session's guest kernel in the background (once), with work-done progress;
@@ -309,7 +313,7 @@ class KptrLanguageServer(LanguageServer):
                 types.LogMessageParams(
                     types.MessageType.Info,
                     f"kptr-lsp: guest kernel {up.label} ({up.release}) is up in qemu "
-                    f"({accelerator()}), booted in {boot:.1f} s",
+                    f"({accelerator(up.vm)}), booted in {boot:.1f} s",
                 )
             )
         else:

@@ -27,9 +27,10 @@ from kptr_lsp.settings import GuestKernel
 from kptr_lsp.targets.fetch import CACHE_DIR
 from kptr_lsp.targets.kernels import ReadyKernel, TargetError, label_of, ready
 from kptr_lsp.targets.verdicts import judge, merge
-from kptr_lsp.targets.vm import TargetVM, kvm_usable
+from kptr_lsp.targets.vm import TargetVM
 from kptr_lsp.toolchain.debian import Apt, DebianError
 from kptr_lsp.verify.loader import Failure, ProgramResult
+from kptr_lsp.verify.setup import DataPatch
 
 NOT_VERIFIABLE_HERE = "not-verifiable"  # the host's finding for a program it will not load
 
@@ -145,9 +146,12 @@ def _same_series(spec: str, release: str) -> bool:
     return v is not None and found is not None and v[:2] == (int(found[1]), int(found[2]))
 
 
-def accelerator() -> str:
-    """How the guest runs: `KVM` when /dev/kvm may be used, else `TCG` (emulation)."""
-    return "KVM" if kvm_usable() else "TCG"
+def accelerator(vm: TargetVM | None) -> str:
+    """How the guest runs: `KVM`, or `TCG` (emulation) and why not KVM when it was tried."""
+    booted = vm.booted if vm is not None else None
+    if booted is None:
+        return "TCG"
+    return f"{booted.accel}; {booted.accel_note}" if booted.accel_note else booted.accel
 
 
 @dataclass(frozen=True)
@@ -201,13 +205,13 @@ class GuestSession:
                 if kernel is None:
                     state = GuestState(error="no Debian kernel package fits this host")
                 else:
-                    log.info("guest kernel %s: booting in qemu (%s)", kernel.label(), accelerator())
+                    log.info("guest kernel %s: booting in qemu", kernel.label())
                     up = ready(kernel)
                     log.info(
                         "guest kernel %s (%s) is up, %s, booted in %.1f s",
                         up.label,
                         up.release,
-                        accelerator(),
+                        accelerator(up.vm),
                         up.vm.booted.boot_s if up.vm.booted else 0.0,
                     )
                     state = GuestState(kernel, up)
@@ -251,12 +255,14 @@ def verify_in_guest(
     log_level: int,
     only: Iterable[str] | None = None,
     text: str = "",
+    patches: tuple[DataPatch, ...] = (),
 ) -> GuestVerdict:
-    """The guest's verdict on the object (its programs `only`, when given): findings of its
-    verifier, libbpf and type-tag checks by its BTF, each naming it as target kernels do."""
+    """The guest's verdict on the object (its programs `only`, when given), with `patches`
+    (rodataOverrides) applied: findings of its verifier, libbpf and type-tag checks by its
+    BTF, each naming it as target kernels do."""
     from kptr_lsp.pipeline import relate_to_culprits  # the pipeline imports this module
 
-    judged = judge(kernel, ctx, log_level=log_level)
+    judged = judge(kernel, ctx, log_level=log_level, patches=patches)
     label = judged.verdict.label
     if judged.verdict.error is not None:
         return GuestVerdict(label, (), judged.findings, error=judged.verdict.error)

@@ -17,6 +17,7 @@ from kptr_lsp.model import ObjectModel
 from kptr_lsp.settings import GuestKernel
 from kptr_lsp.targets.kernels import TargetError, ready
 from kptr_lsp.targets.vm import VMError
+from kptr_lsp.verify.cache import cached_object
 from kptr_lsp.verify.externs import around_missing_kfuncs
 from kptr_lsp.verify.kernel_block import (
     block_explanation,
@@ -24,8 +25,9 @@ from kptr_lsp.verify.kernel_block import (
     shared_explanation,
     shared_message,
 )
-from kptr_lsp.verify.loader import ProgramResult
+from kptr_lsp.verify.loader import ObjectResult, ProgramResult
 from kptr_lsp.verify.placement import object_findings
+from kptr_lsp.verify.setup import DataPatch, with_patches
 
 TARGET_NOT_VERIFIED = "target-kernel"  # a target could not be booted or asked
 
@@ -53,18 +55,27 @@ def judge(
     ctx: ObjectModel,
     *,
     log_level: int,
+    patches: tuple[DataPatch, ...] = (),
 ) -> TargetJudgement:
-    """Verify the object in `kernel`'s VM and run the type-tag checks by its BTF."""
+    """Verify the object in `kernel`'s VM and run the type-tag checks by its BTF. `patches`
+    (rodataOverrides) are written into the object sent; a program whose load the guest judged
+    before, unchanged, is not sent again (verify/cache.py)."""
     try:
         target = ready(kernel)
         vm = target.vm
-        # A kfunc this kernel lacks fails only the programs that call it, as in the running
-        # kernel (verify/externs.py); the guest loads every program each round.
-        result = around_missing_kfuncs(
-            ctx.data,
-            vm.verify(ctx.data, log_level=log_level),
-            lambda weakened, _one: vm.verify(weakened, log_level=log_level),
-        )
+        data = with_patches(ctx.data, patches)
+
+        def load() -> ObjectResult:
+            # A kfunc this kernel lacks fails only the programs that call it, as in the
+            # running kernel (verify/externs.py); the guest loads every program each round.
+            return around_missing_kfuncs(
+                data,
+                vm.verify(data, log_level=log_level),
+                lambda weakened, _one: vm.verify(weakened, log_level=log_level),
+            )
+
+        identity = ("guest", str(vm.image), target.release, log_level, patches)
+        result = cached_object(ctx.obj, ctx.ext, load, settings=identity)
     except (TargetError, VMError) as exc:
         why = str(exc)
         finding = Finding(

@@ -2,9 +2,14 @@
 
 The guest runs `guest_loader.c` as /init and talks over its second serial port (/dev/ttyS1),
 which qemu connects to our pipes (`-serial stdio`); the first port (the console) goes to
-/dev/null. KVM is used
-when asked and /dev/kvm opens, else TCG (on our CI machine KVM hangs; TCG boots Debian 6.1
-in ~7 s).
+/dev/null.
+
+KVM is used when /dev/kvm opens and a first boot under it reaches the loader within
+KVM_PROBE_S; else TCG (emulation: Debian 6.1 boots in ~7 s). The probe's outcome is kept per
+kernel image, qemu and host kernel in the cache, so a machine where KVM cannot run the guest
+pays for it once. (On our development machine, itself a guest, /dev/kvm is kvm-pvm's, which
+runs only PVM-enabled guest kernels: a Debian kernel stops after the real-mode setup.)
+KPTR_LSP_KVM=0 turns KVM off.
 
 qemu is started by a thread that lives as long as the VM and has the kernel kill qemu when this
 process dies (PR_SET_PDEATHSIG fires when the *thread* that started the child exits, so the
@@ -16,6 +21,10 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import dataclasses
+import hashlib
+import json
+import logging
 import os
 import select
 import signal
@@ -42,10 +51,14 @@ from kptr_lsp.verify.struct_ops_link import without_link_support
 
 QEMU = "qemu-system-x86_64"
 BOOT_TIMEOUT_S = 120.0  # TCG on a busy 2-core machine
+KVM_PROBE_S = 20.0  # a guest under KVM reaches its loader in ~1 s; one that does not, never does
 REQUEST_TIMEOUT_S = 300.0
 MEMORY_MB = 512
 _PR_SET_PDEATHSIG = 1
 _LEVELS: dict[bytes, Level] = {b"W": "warn", b"I": "info", b"D": "debug"}
+
+
+log = logging.getLogger(__name__)
 
 
 class VMError(Exception):
@@ -57,17 +70,50 @@ def vm_name(pid: int) -> str:
     return f"kptr-lsp-{pid}"
 
 
-def kvm_usable() -> bool:
-    """KVM only on request (KPTR_LSP_KVM=1) and when /dev/kvm opens: on machines like our CI
-    the device opens but the guest hangs, while TCG always works."""
-    if os.environ.get("KPTR_LSP_KVM") != "1":
-        return False
+def kvm_unusable() -> str | None:
+    """Why KVM is not even tried (KPTR_LSP_KVM=0, /dev/kvm does not open); None: try it."""
+    if os.environ.get("KPTR_LSP_KVM") == "0":
+        return "KPTR_LSP_KVM=0"
     try:
         fd = os.open("/dev/kvm", os.O_RDWR)
-    except OSError:
-        return False
+    except OSError as exc:
+        return f"/dev/kvm: {exc.strerror or exc}"
     os.close(fd)
-    return True
+    return None
+
+
+def _probe_record(image: Path, cache_dir: Path) -> Path:
+    """Where the KVM probe's outcome for `image` is kept: per image, qemu and host kernel."""
+    qemu = which(QEMU) or QEMU
+    key = [str(image), os.uname().release, qemu]
+    for path in (image, Path(qemu)):
+        try:
+            st = path.stat()
+            key += [str(st.st_size), str(st.st_mtime_ns)]
+        except OSError:
+            key.append("?")
+    digest = hashlib.sha256("\0".join(key).encode()).hexdigest()[:16]
+    return cache_dir / "kvm-probe" / f"{digest}.json"
+
+
+def kvm_probed(image: Path, cache_dir: Path) -> tuple[bool, str] | None:
+    """The kept outcome of booting `image` under KVM: (works, why), None if never tried."""
+    try:
+        got = json.loads(_probe_record(image, cache_dir).read_text())
+        return bool(got["works"]), str(got["why"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _keep_probe(image: Path, cache_dir: Path, works: bool, why: str) -> None:
+    path = _probe_record(image, cache_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"works": works, "why": why}))
+        tmp.replace(path)
+    except OSError as exc:
+        log.info("KVM probe of %s not kept: %s", image, exc)
 
 
 def _die_with_parent() -> None:
@@ -126,6 +172,9 @@ class BootedKernel:
     image: Path
     release: str  # `uname -r` in the guest
     boot_s: float
+    accel: str = "TCG"  # "KVM" or "TCG"
+    # Why TCG although KVM was tried (the probe's words), for the server log; "" otherwise.
+    accel_note: str = ""
 
 
 class TargetVM:
@@ -138,16 +187,16 @@ class TargetVM:
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: _Reader | None = None
         self.booted: BootedKernel | None = None
+        self.loads = 0  # LOAD requests answered: how often an object was sent to the guest
 
-    def _command(self) -> list[str]:
-        accel = "kvm" if kvm_usable() else "tcg"
+    def _command(self, accel: str) -> list[str]:
         return [
             which(QEMU) or QEMU,
             "-name",
             vm_name(os.getpid()),
             "-nodefaults",
             "-accel",
-            accel,
+            accel.lower(),
             "-m",
             str(MEMORY_MB),
             "-smp",
@@ -177,6 +226,30 @@ class TargetVM:
             return self._boot()
 
     def _boot(self) -> BootedKernel:
+        """Under KVM when it may work (probing it on the first boot of this image), else TCG."""
+        cache_dir = self.initrd.parent
+        why_not = kvm_unusable()
+        kept = None if why_not is not None else kvm_probed(self.image, cache_dir)
+        if why_not is None and (kept is None or kept[0]):
+            try:
+                booted = self._boot_with("KVM", KVM_PROBE_S if kept is None else BOOT_TIMEOUT_S)
+            except VMError as exc:  # a probe, or KVM stopped working since: TCG from now on
+                note = f"KVM: {exc}; TCG instead"
+                log.info("%s", note)
+                _keep_probe(self.image, cache_dir, False, note)
+            else:
+                if kept is None:
+                    _keep_probe(self.image, cache_dir, True, f"booted in {booted.boot_s:.1f} s")
+                return booted
+        elif kept is not None:
+            note = kept[1]
+        else:
+            note = ""
+        booted = self._boot_with("TCG", BOOT_TIMEOUT_S)
+        self.booted = booted = dataclasses.replace(booted, accel_note=note)
+        return booted
+
+    def _boot_with(self, accel: str, timeout_s: float) -> BootedKernel:
         started = threading.Event()
         failure: list[BaseException] = []
 
@@ -184,7 +257,7 @@ class TargetVM:
             # Lives as long as qemu: PR_SET_PDEATHSIG is tied to this thread (see above).
             try:
                 self._proc = subprocess.Popen(
-                    self._command(),
+                    self._command(accel),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
@@ -204,15 +277,17 @@ class TargetVM:
         t0 = time.monotonic()
         self._reader = _Reader(self._proc.stdout.fileno())
         try:
-            line = self._reader.line(t0 + BOOT_TIMEOUT_S)
+            line = self._reader.line(t0 + timeout_s)
         except VMError as exc:
             self._stop()
-            raise VMError(f"{self.image} did not boot to the loader: {exc}") from exc
+            raise VMError(
+                f"{self.image} did not boot to the loader under {accel} in {timeout_s:.0f} s: {exc}"
+            ) from exc
         if not line.startswith(b"KPTR-READY "):
             self._stop()
             raise VMError(f"{self.image}: unexpected first words from the guest: {line!r}")
         release = line.split(b" ", 1)[1].decode()
-        self.booted = BootedKernel(self.image, release, time.monotonic() - t0)
+        self.booted = BootedKernel(self.image, release, time.monotonic() - t0, accel)
         return self.booted
 
     def _alive(self) -> bool:
@@ -260,6 +335,7 @@ class TargetVM:
         packed = zlib.compress(sent, 6)
         request = f"LOAD {log_level} {log_size} {len(packed)} {len(sent)}\n".encode()
         reader = self._request(request, packed)
+        self.loads += 1
         deadline = time.monotonic() + REQUEST_TIMEOUT_S
         programs: list[ProgramResult] = []
         while True:

@@ -264,3 +264,31 @@ def verify_cached(
     by_name = {r.name: r for r in fresh.programs} | cached
     order = [name for name in keys if name in by_name]
     return dataclasses.replace(fresh, programs=tuple(by_name[name] for name in order))
+
+
+def cached_object(
+    obj: ObjectFile | None,
+    ext: BTFExt | None,
+    verify: Callable[[], ObjectResult],
+    *,
+    settings: Iterable[object],
+    cache: VerifyCache = CACHE,
+) -> ObjectResult:
+    """For a verifier that loads every program of the object each time (a guest kernel's
+    loader, targets/vm.py): the stored results, re-placed on the current lines, when every
+    program has one; else `verify()`, whose results are stored. `settings` name the verifier
+    and everything else its verdict depends on (its kernel, log level, rodata patches)."""
+    keys = program_keys(obj, ext, ["whole object", *settings]) if obj is not None else {}
+    if keys:
+        hits = {name: r for name, key in keys.items() if (r := cache.get(key)) is not None}
+        if len(hits) == len(keys):
+            return ObjectResult(tuple(hits[name] for name in keys), False, "", None)
+    fresh = verify()
+    if not keys or fresh.open_error is not None or fresh.btf_rejected:
+        return fresh  # object-wide trouble: not kept
+    if {r.name for r in fresh.programs} == set(keys) and not any(
+        r.object_wide for r in fresh.programs
+    ):
+        for r in fresh.programs:
+            cache.put(keys[r.name], r)
+    return fresh

@@ -13,9 +13,10 @@ CO-RE instructions but keep opcodes, so an opcode run identifies the function.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..btf.ext import BTFExt, line_for
 from ..elf.objfile import Function
 
 INSN_SIZE = 8
@@ -72,3 +73,21 @@ def locate(placements: Sequence[Placement], insn: int) -> tuple[Function, int] |
         if p.start <= insn < p.start + p.function.count:
             return p.function, p.function.start + (insn - p.start)
     return None
+
+
+def insn_lines(
+    program: Function, functions: Sequence[Function], ext: BTFExt | None, final_insns: bytes
+) -> Callable[[int], tuple[str, int] | None]:
+    """(file, line) of each loaded instruction by the object's line info, through the loaded
+    layout: for the logs of kernels before 6.3, whose source notes name no file and line."""
+    placements = loaded_layout(program, functions, final_insns)
+
+    def line_of(insn: int) -> tuple[str, int] | None:
+        hit = locate(placements, insn)
+        if hit is None or ext is None:
+            return None
+        owner, insn_off = hit
+        li = line_for(ext.line_info.get(owner.section, []), insn_off)
+        return (li.file, li.line) if li is not None else None
+
+    return line_of

@@ -172,6 +172,29 @@ def weaken_externs(data: bytes, names: Collection[str]) -> bytes:
     return bytes(out)
 
 
+def with_patches(data: bytes, patches: Iterable[DataPatch]) -> bytes:
+    """The object `data` with `patches` written into its sections' bytes: for a loader that
+    takes no patches (the guest's, targets/guest_loader.c). A global-data map's initial value
+    is its section's bytes, so the kernel sees what `prepare` would have set. A patch outside
+    its section, or unparseable input, is left out."""
+    wanted = list(patches)
+    if not wanted:
+        return data
+    out = bytearray(data)
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        for p in wanted:
+            sec = elf.get_section_by_name(p.section)
+            if sec is None or sec["sh_type"] != "SHT_PROGBITS":
+                continue
+            if p.offset >= 0 and p.offset + len(p.data) <= sec["sh_size"]:
+                at = sec["sh_offset"] + p.offset
+                out[at : at + len(p.data)] = p.data
+    except (ELFError, LookupError, ValueError, TypeError, AttributeError):
+        return data
+    return bytes(out)
+
+
 _SH_SIZE_OFFSET = 32  # Elf64_Shdr: sh_name, sh_type (4 each), sh_flags, sh_addr, sh_offset (8 each)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .log import log_body
@@ -427,10 +427,15 @@ def _entry_order(item: tuple[str, str]) -> tuple[int, int]:
     return (1, -int(name[2:]))
 
 
-def trace_states(log_text: str) -> StateTrace:
-    """Replay a level-2 (or level-1: fewer states) verifier log. Never raises."""
+def trace_states(
+    log_text: str, line_of: Callable[[int], tuple[str, int] | None] | None = None
+) -> StateTrace:
+    """Replay a level-2 (or level-1: fewer states) verifier log. Never raises. `line_of`
+    gives an instruction's source (file, line) when the log's notes do not (before 6.3 they
+    print the source text without ` @ file:line`)."""
     r = _Replay()
     dump_header = False
+    notes_say_where = False
     for line in log_body(log_text):
         if not line.strip():
             r.visiting = None  # a blank line separates paths: the next visit is a new one
@@ -443,9 +448,13 @@ def trace_states(log_text: str) -> StateTrace:
             continue
         dump_header = _DUMP_HEADER.fullmatch(line.strip()) is not None
         if (m := _INSN.fullmatch(line)) is not None:
+            insn = int(m.group(1))
+            if line_of is not None and not notes_say_where:
+                r.where = line_of(insn) or r.where
             asm, sep, state = m.group(3).partition(" ;")
-            r.insn(int(m.group(1)), m.group(2), asm, state.strip() if sep else None)
+            r.insn(insn, m.group(2), asm, state.strip() if sep else None)
         elif (m := _NOTE.fullmatch(line)) is not None:
+            notes_say_where = True
             r.where = (m.group(2), int(m.group(3)))
         elif (m := _FROM.fullmatch(line)) is not None:
             r.visiting = None

@@ -8,12 +8,13 @@ someone asks for it (a hover), once per analysis; concurrent askers wait for the
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .cost import ProgramCost, line_costs
 from .loader import verify_object
-from .setup import DataPatch
+from .setup import DataPatch, with_patches
 from .states import StateTrace, trace_states
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ class VerboseLogs:
             from ..targets.vm import VMError  # targets/ imports the verifier
 
             try:
-                found = self.guest.verify(self.data, log_level=2).programs
+                sent = with_patches(self.data, self.patches)  # its loader takes no patches
+                found = self.guest.verify(sent, log_level=2).programs
             except VMError:
                 found = ()
             for p in found:
@@ -76,15 +78,18 @@ class VerboseLogs:
                 self._costs[program] = line_costs(log)
         return self._logs[program]
 
-    def trace(self, program: str) -> StateTrace | None:
+    def trace(
+        self, program: str, line_of: Callable[[int], tuple[str, int] | None] | None = None
+    ) -> StateTrace | None:
         """The program's states, loading it at log level 2 the first time. None when the
-        program could not be loaded at all."""
+        program could not be loaded at all. `line_of`: an instruction's source line, for a
+        kernel whose log does not say it (verify/states.py)."""
         with self._lock:
             if program not in self._traces:
                 log = self._log(program)
                 if log is None:
                     return None
-                self._traces[program] = trace_states(log)
+                self._traces[program] = trace_states(log, line_of)
                 self._logs[program] = ""  # traced and counted: the text is not needed again
             return self._traces[program]
 

@@ -188,21 +188,21 @@ GUEST_NOTICE = "verified in guest kernel"
 GUEST_TIMEOUT_S = 400  # TCG boot on a busy 2-core machine, the guest loader built once
 
 
-def _guest_kernel_cache(scratch: Path) -> Path:
-    """Debian's 7.3 kernel as `make kernels` fetched it, where nobody can read it, and nobody's
-    cache (XDG_CACHE_HOME) holding its BTF and the current libbpf: nothing is downloaded; the
-    guest loader is built there. (7.3, not 6.1: 6.1's log names no source file and line,
-    which the state hover needs.)"""
+def guest_kernel_cache(scratch: Path, kernel: GuestKernel | None = None) -> Path:
+    """A guest kernel (Debian's 7.3 unless `kernel` is given) as `make kernels` fetched it,
+    where nobody can read it, and nobody's cache (XDG_CACHE_HOME) holding its BTF and the
+    current libbpf: nothing is downloaded; the guest loader is built there."""
     if shutil.which(QEMU) is None:
         _unavailable(f"{QEMU} is not installed")
-    kernel = GuestKernel(image=IMAGE_73) if IMAGE_73 else GuestKernel(package=PACKAGE_73)
+    if kernel is None:
+        kernel = GuestKernel(image=IMAGE_73) if IMAGE_73 else GuestKernel(package=PACKAGE_73)
     try:
         image = image_of(kernel)
     except TargetError as exc:
         _unavailable(str(exc))
     ours = scratch / "cache" / "kptr-lsp"
     (ours / "kernels").mkdir(parents=True)
-    copy = scratch / "vmlinuz-7.3"
+    copy = scratch / "guest-vmlinuz"
     shutil.copy(image, copy)
     btf = CACHE_DIR / "btf" / f"{image_digest(image)}.btf"
     if btf.exists():  # read from the guest over its serial port otherwise (slow under TCG)
@@ -245,7 +245,7 @@ def _as_user(pid: int) -> int:
 async def test_without_bpf_the_guest_kernel_verifies_with_one_notice(scratch: Path) -> None:
     """nobody, no capabilities, no helper: the kernel's error on its line, from a guest
     kernel the server booted as nobody; clang's findings first, without waiting for it."""
-    image = _guest_kernel_cache(scratch)
+    image = guest_kernel_cache(scratch)
     client = await _start(scratch, {"guestVerify": str(image)})
     server = client._server
     assert server is not None
@@ -269,7 +269,7 @@ async def test_without_bpf_the_guest_kernel_verifies_with_one_notice(scratch: Pa
         assert "CAP_BPF" in notices[0] and "verifyHelper" in notices[0]  # how to get the host's
         assert not [m for m in client.messages if NOTICE in m.message]
         boots = [m.message for m in client.log_messages if "is up in qemu" in m.message]
-        assert len(boots) == 1 and ("(TCG)" in boots[0] or "(KVM)" in boots[0]), boots
+        assert len(boots) == 1 and ("(TCG" in boots[0] or "(KVM)" in boots[0]), boots
         started = [
             r for reports in client.progress_reports.values() for r in reports
             if isinstance(r, types.WorkDoneProgressBegin) and r.message

@@ -16,7 +16,7 @@ from pytest_lsp import LanguageClient, client_capabilities
 
 from kptr_lsp.settings import GuestKernel
 from kptr_lsp.targets.kernels import TargetError, image_of
-from kptr_lsp.targets.vm import QEMU
+from kptr_lsp.targets.vm import QEMU, kvm_unusable
 from tests.lsp.harness import SERVER, answer_refreshes, close
 from tests.targets.conftest import PACKAGE, _unavailable, wait_vms_gone
 
@@ -121,6 +121,13 @@ async def test_fentry_programs_refused_here_get_the_guests_verdict(
     titles = [lens.command.title for lens in lenses or [] if lens.command is not None]
     assert len(titles) == 2
     assert all(t.startswith("✓ ") and t.endswith(f" · in guest {label}") for t in titles), titles
+    # The server log says which accelerator runs the guest, and why not KVM when it was tried
+    # (this server runs as root: /dev/kvm opens for it, wherever the machine has one).
+    (boot,) = [m.message for m in client.log_messages if "is up in qemu" in m.message]
+    if kvm_unusable() is None:
+        assert "(KVM)" in boot or "(TCG; KVM: " in boot, boot
+    else:
+        assert "(TCG)" in boot, boot
     close(client, FENTRY)
 
 

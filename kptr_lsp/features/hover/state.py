@@ -7,7 +7,10 @@ worker thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ...analysis import Analysis
+from ...verify.layout import insn_lines
 from ...verify.states import describe_line
 
 MAX_STATES = 3  # distinct states shown per program; the rest are counted
@@ -19,7 +22,7 @@ def state_hover(analysis: Analysis, line: int, character: int) -> str | None:
         return None
     paragraphs: list[str] = []
     for program in analysis.programs_on_line(line):
-        trace = verbose.trace(program)
+        trace = verbose.trace(program, _line_of(analysis, program))
         if trace is None:
             continue
         described = describe_line(trace, analysis.path, line, limit=MAX_STATES)
@@ -42,3 +45,14 @@ def state_hover(analysis: Analysis, line: int, character: int) -> str | None:
             text += f"\n\n…and {more} more distinct state{'s' if more > 1 else ''}."
         paragraphs.append(text)
     return "\n\n".join(paragraphs) or None
+
+
+def _line_of(analysis: Analysis, program: str) -> Callable[[int], tuple[str, int] | None] | None:
+    """Source lines of the program's loaded instructions, by the object's line info (for a
+    kernel whose log names none: Debian's 6.1 in a guest)."""
+    model = analysis.model
+    result = next((p for p in analysis.programs if p.name == program), None)
+    fn = next((f for f in model.obj.programs if f.name == program), None) if model else None
+    if model is None or result is None or fn is None or not result.insns:
+        return None
+    return insn_lines(fn, model.obj.functions, model.ext, result.insns)
