@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..kernel.arg_words import SHIFT
+from .causal import CausalPath
 from .log import InsnLine, VerifierLog, source_of
 
 # `call bpf_kptr_xchg#194`, `call bpf_task_release#65832` (kfuncs print the same way).
@@ -24,15 +26,12 @@ _MOVE = re.compile(r"^[rw](?P<src>\d+)$")
 _FILL = re.compile(r"^\*\(u(?:8|16|32|64) \*\)\(r10 (?P<off>[-+]\d+)\)$")
 _SPILL = re.compile(r"^\*\(u(?:8|16|32|64) \*\)\(r10 (?P<off>[-+]\d+)\) = r(?P<src>\d+)$")
 _LOAD = re.compile(r"^\*\(u(?:8|16|32|64) \*\)\(r(?P<base>\d+) (?P<off>[-+]\d+)\)$")
-# Register messages name registers as R2; helper args count from 1 (arg2 is R2), kfunc
-# args from 0 (arg#0 is R1).
-HELPER_ARG = "harg"
-KFUNC_ARG = "karg"
 
 
 def register_of(groups: Mapping[str, str]) -> int | None:
-    """The register an error is about, from the catalogue pattern's groups."""
-    for key, shift in (("reg", 0), (HELPER_ARG, 0), (KFUNC_ARG, 1)):
+    """The register an error is about, from the catalogue pattern's groups: `reg` is a
+    register number, `harg`/`karg` an argument as the message counts it (kernel/arg_words)."""
+    for key, shift in (("reg", 0), *SHIFT.items()):
         value = groups.get(key)
         if value is not None and value.isdigit():
             return int(value) + shift
@@ -251,8 +250,39 @@ def log_facts(
     return facts
 
 
+def _calls(names: str) -> str:
+    """`bpf_ringbuf_submit or bpf_ringbuf_discard` → `bpf_ringbuf_submit() or …discard()`."""
+    return " or ".join(f"{name}()" for name in names.split(" or "))
+
+
+def path_facts(path: CausalPath | None, log: VerifierLog, line_of: LineOf) -> dict[str, str]:
+    """Facts from the causal path kptr-lsp derived from this log (verify/causal.py), for a
+    reference still held or a region not left at the failing instruction: acquired_at and
+    acquired_by (the instruction and the call that took it), branch_at (the last branch the
+    path took after that, and which side), release_with (the function that gives it back)."""
+    facts: dict[str, str] = {}
+    if path is None or path.acquired_insn is None:
+        return facts
+    facts["acquired_at"] = _described(path.acquired_insn, line_of, log)
+    if path.acquired_by:
+        facts["acquired_by"] = f"{path.acquired_by}()"
+    if path.release:
+        facts["release_with"] = _calls(path.release)
+    branches = [s for s in path.steps if s.label == "branch" and s.insn != path.acquired_insn]
+    if branches and branches[-1].taken is not None:
+        last = branches[-1]
+        side = "true" if last.taken else "false"
+        facts["branch_at"] = (
+            f"{_described(last.insn, line_of, log)}, where the condition was {side}"
+        )
+    return facts
+
+
 FACT_KEYS = frozenset(
     {
+        "acquired_by",
+        "branch_at",
+        "release_with",
         "insn",
         "line",
         "at",

@@ -19,13 +19,13 @@ from ..elf.objfile import Function, ObjectFile
 from ..findings import Finding, Location, Related, Severity, Source
 from .causal import derive, with_causal_path
 from .cost import budget_spent, gave_up, line_costs
-from .explanations import explain
+from .explanations import Entry, explain
 from .externs import KFUNC_NOT_FOUND, kernel_lacks_findings
 from .kernel_block import with_kernel_block
 from .layout import Placement, loaded_layout, locate
 from .loader import Failure, ObjectResult, ProgramResult
 from .log import SourceNote, VerifierLog, parse_log, source_of, verdict_error
-from .log_facts import log_facts
+from .log_facts import log_facts, path_facts
 from .map_memory import MIB
 from .setup import Placeholder
 
@@ -267,7 +267,16 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
         note = source_of(log, insn)
         return (note.line, note.text) if note is not None and note.line > 0 else None
 
-    explained = explain(error, facts=lambda e, groups: log_facts(log, groups, line_of, e.calls))
+    # The causal path from the classic log (on 7.3+ too: its facts name the acquire, the
+    # branch and the release in the catalogue's words; the kernel's own path is shown there).
+    derived = derive(log)
+
+    def facts(entry: Entry, groups: dict[str, str]) -> dict[str, str]:
+        found = path_facts(derived, log, line_of)
+        found.update(log_facts(log, groups, line_of, entry.calls))
+        return found
+
+    explained = explain(error, facts=facts)
     if explained is None:
         path = _failing_path(loc, primary)
         related += [Related(step, f"on the failing path: `{text}`") for step, text in path[:-1]]
@@ -300,7 +309,7 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
     # 7.3+: the kernel's own explanation block, parsed (kernel_block.py); other kernels: the
     # causal path kptr-lsp derives from the classic log (causal.py).
     found = [with_kernel_block(f, log.kernel_block, error, at_line, loc.from_insn) for f in found]
-    causal = derive(log) if log.kernel_block is None else None
+    causal = derived if log.kernel_block is None else None
     return [with_causal_path(f, causal, error, at_step) for f in found]
 
 

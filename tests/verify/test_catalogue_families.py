@@ -83,3 +83,27 @@ def test_removed_kptr_get_is_not_called_a_misspelling(analyses: dict[str, Analys
     order = ["bpf_rcu_read_lock()", "p = v->field", "bpf_task_acquire(p)", "bpf_rcu_read_unlock()"]
     positions = [fix.index(step) for step in order]
     assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize(
+    "file,program,wording,held",
+    [
+        # The register number: arg2 is R2 (the maybe-NULL cpumask loaded from the kptr field).
+        ("catalogue/helper_args.bpf.c", "swap_mask", "helper arg2", "R2 is RCU-protected"),
+        # The 0-based index: arg0/arg#0/args#0/`arg #0` are R1.
+        ("catalogue/kfunc_null_arg.bpf.c", "release_maybe_null", "trusted arg0", "R1 is task"),
+        ("catalogue/irq_flags.bpf.c", "restore_unsaved", "arg#0", "R1 is pointer to the stack"),
+        ("catalogue/iterators.bpf.c", "sum_uncreated", "as arg #0", "R1 is pointer to the stack"),
+        ("catalogue/kfunc_wrong_struct.bpf.c", "release_mask_as_task", "args#0", "R1 is bpf_"),
+    ],
+)
+def test_an_argument_number_names_the_register_the_kernel_means(
+    analyses: dict[str, Analysis], file: str, program: str, wording: str, held: str
+) -> None:
+    """kernel/arg_words.py: each wording's number is mapped to the register that holds the
+    refused value on this kernel (the pointer to the flag or iterator on the stack, the
+    maybe-NULL pointer), and the causal path follows that register."""
+    error = _error_of(analyses[file], program)
+    assert wording in error.message.split("\n")[0]
+    assert error.reason is not None and f"At the failing instruction {held}" in error.reason
+    assert error.causal_path, "no lineage for the argument's register"

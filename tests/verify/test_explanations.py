@@ -42,6 +42,7 @@ PROVEN_BY = {
     "reference-leak": "rejected/obj_new_leak.bpf.c",
     "release-unacquired": "catalogue/release_unacquired.bpf.c",
     "rcu-unlock-missing": "catalogue/rcu_unlock_missing.bpf.c",
+    "spin-unlock-missing": "projects/causal/unlock_missing_early_return.bpf.c",
     "kfunc-wrong-struct": "catalogue/kfunc_wrong_struct.bpf.c",
     "kfunc-not-allowed": "catalogue/kfunc_not_allowed.bpf.c",
     "kfunc-unknown": "rejected/missing_kfunc.bpf.c",
