@@ -89,6 +89,9 @@ _PKT_ACCESS = re.compile(r"invalid access to packet, off=(-?\d+) size=(\d+), R(\
 _MAP_ACCESS = re.compile(r"invalid access to map value, value_size=(\d+) off=(-?\d+) size=(\d+)")
 _MEM_ACCESS = re.compile(r"invalid access to memory, mem_size=(\d+) off=(-?\d+) size=(\d+)")
 _STACK_ACCESS = re.compile(r"invalid (?:indirect )?(?:read|write|access) (?:from|to)? ?stack")
+# The verifier's limits: the walk stopped for its size, not for a value on one path (the
+# "path" would be every iteration the log kept). verify/cost.py says where the budget went.
+_LIMIT = re.compile(r"BPF program is too large|jumps is too complex")
 BEGIN_MARK = "-- BEGIN PROG LOAD LOG --"
 END_MARK = "-- END PROG LOAD LOG --"
 CALLER_SAVED = ("R1", "R2", "R3", "R4", "R5")
@@ -695,7 +698,7 @@ def _reason(error: str, subject: str, value: str | None, origin: Step | None) ->
 def derive(log: VerifierLog) -> CausalPath | None:
     """The causal path of `log`'s rejection, or None when the log shows no path to explain
     (no error, no instructions, a log cut before the failing instruction)."""
-    if log.error is None or not log.insns:
+    if log.error is None or not log.insns or _LIMIT.search(log.error):
         return None
     try:
         path = _replay(log.raw)

@@ -123,8 +123,16 @@ def _origin_walk(
     return None
 
 
+# `Validating on_throw() func#1...`: the subprogram the verifier checks on its own (a global
+# function, an exception callback) when the error follows.
+_VALIDATING = re.compile(r"^Validating (\w+)\(\) func#(\d+)\.\.\.$", re.MULTILINE)
 _TRAILING_COMMENT = re.compile(r"\s*(?:/\*.*?\*/|//.*)\s*$")
 LineOf = Callable[[int], "tuple[int, str] | None"]  # insn -> (C line, its source text)
+
+
+def described(insn: int, line_of: LineOf, log: VerifierLog) -> str:
+    """`instruction 12 at line 52 (`old = bpf_kptr_xchg(&v->mask, cur);`)`."""
+    return _described(insn, line_of, log)
 
 
 def _described(insn: int, line_of: LineOf, log: VerifierLog) -> str:
@@ -195,8 +203,15 @@ def log_facts(
     produced the register's value, said as a clause), origin_line; minsn_at (the
     instruction the message names in group minsn); acquired_at (the last call on the path
     to a function matching `calls`, e.g. the bpf_spin_lock() still held); slot, slot_value
-    and room for stack offsets."""
+    and room for stack offsets; stack_depths (each function's stack, from the statistics);
+    validating (the subprogram the verifier was checking on its own)."""
     facts: dict[str, str] = {}
+    if log.stats is not None and log.stats.stack_depth:
+        facts["stack_depths"] = "+".join(str(d) for d in log.stats.stack_depth)
+    validating = _VALIDATING.findall(log.raw)
+    if validating:
+        name, func = validating[-1]
+        facts["validating"] = f"{name}() (func#{func})"
     minsn = groups.get("minsn")
     if minsn is not None and minsn.isdigit():
         facts["minsn_at"] = _described(int(minsn), line_of, log)
@@ -280,6 +295,9 @@ def path_facts(path: CausalPath | None, log: VerifierLog, line_of: LineOf) -> di
 
 FACT_KEYS = frozenset(
     {
+        "stack_depths",
+        "validating",
+        "opcode_at",  # from the object, not the log: verify/placement.py
         "acquired_by",
         "branch_at",
         "release_with",

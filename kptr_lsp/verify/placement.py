@@ -25,7 +25,7 @@ from .kernel_block import with_kernel_block
 from .layout import Placement, loaded_layout, locate
 from .loader import Failure, ObjectResult, ProgramResult
 from .log import SourceNote, VerifierLog, parse_log, source_of, verdict_error
-from .log_facts import log_facts, path_facts
+from .log_facts import described, log_facts, path_facts
 from .map_memory import MIB
 from .setup import Placeholder
 
@@ -274,6 +274,12 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
     def facts(entry: Entry, groups: dict[str, str]) -> dict[str, str]:
         found = path_facts(derived, log, line_of)
         found.update(log_facts(log, groups, line_of, entry.calls))
+        op = groups.get("op", "")
+        fn = loc.function()
+        if entry.id == "unknown-opcode" and fn is not None and re.fullmatch(r"[0-9a-f]{1,2}", op):
+            at = _first_opcode(fn.insns, int(op, 16))
+            if at is not None:
+                found["opcode_at"] = described(at, line_of, log)
         return found
 
     explained = explain(error, facts=facts)
@@ -311,6 +317,19 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
     found = [with_kernel_block(f, log.kernel_block, error, at_line, loc.from_insn) for f in found]
     causal = derived if log.kernel_block is None else None
     return [with_causal_path(f, causal, error, at_step) for f in found]
+
+
+def _first_opcode(code: bytes, opcode: int) -> int | None:
+    """The index of the first instruction of `code` (the program's own, as in the ELF: it
+    is loaded first, so the index is the kernel's) whose opcode byte is `opcode`; the second
+    half of a 16-byte load (`ld_imm64`, opcode 0x18) is not an instruction of its own."""
+    i = 0
+    while i * 8 < len(code):
+        op = code[i * 8]
+        if op == opcode:
+            return i
+        i += 2 if op == 0x18 else 1
+    return None
 
 
 PATH_STEPS = 5  # source lines of the failing path shown for a message we cannot explain
