@@ -24,7 +24,14 @@ from .externs import KFUNC_NOT_FOUND, kernel_lacks_findings
 from .kernel_block import with_kernel_block
 from .layout import Placement, loaded_layout, locate
 from .loader import Failure, ObjectResult, ProgramResult
-from .log import SourceNote, VerifierLog, parse_log, source_of, verdict_error
+from .log import (
+    SourceNote,
+    VerifierLog,
+    note_may_be_stale,
+    parse_log,
+    source_of,
+    verdict_error,
+)
 from .log_facts import described, log_facts, path_facts
 from .map_memory import MIB
 from .setup import Placeholder
@@ -240,7 +247,13 @@ def _verifier_findings(ctx: ObjectContext, result: ProgramResult) -> list[Findin
                 related.append(Related(exit_loc, "the program exits here still holding it"))
     else:
         insn = log.failing_insn
-        primary = loc.from_insn(insn) if insn is not None else None
+        primary = None
+        if insn is not None:
+            # The failing statement's own line when the log's note may be the jump's (the
+            # `if` before the load it led to); else the note, which names the line as the
+            # kernel printed it.
+            exact = loc.from_line_info(insn) if note_may_be_stale(log, insn) else None
+            primary = exact or loc.from_insn(insn)
         where = f" at instruction {insn}" if insn is not None else ""
         stats_from = verdict if log.stats is None and verdict is not None else log
         message = (

@@ -109,3 +109,27 @@ def test_an_argument_number_names_the_register_the_kernel_means(
     assert wording in error.message.split("\n")[0]
     assert error.reason is not None and f"At the failing instruction {held}" in error.reason
     assert error.causal_path, "no lineage for the argument's register"
+
+
+@pytest.mark.parametrize(
+    "file,program,statement,jump",
+    [
+        ("catalogue/pointer_arith.bpf.c", "len_or_default", "return *len;", "if (skb->protocol"),
+        (
+            "catalogue/irq_flags.bpf.c",
+            "early_return",
+            "int BPF_PROG(early_return",
+            "task->pid == 1",
+        ),
+    ],
+)
+def test_an_error_reached_by_a_jump_is_on_the_failing_statement_not_the_jump(
+    analyses: dict[str, Analysis], file: str, program: str, statement: str, jump: str
+) -> None:
+    """The log reached the failing instruction by a jump, and the last note it printed is
+    the jump's line (the target's note went with the rewound path): the diagnostic is on the
+    instruction's own line from the object's line info (the load; the merged exit)."""
+    text = (PROGRAMS / file).read_text()
+    error = _error_of(analyses[file], program)
+    assert error.line == int(resolve(f"@{{{statement}}}", text))
+    assert any(e.location.line == int(resolve(f"@{{{jump}}}", text)) for e in error.causal_path)

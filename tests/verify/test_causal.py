@@ -229,10 +229,14 @@ def test_a_return_inside_a_lock_region_names_the_lock_the_branch_and_the_exit(
     path = CAUSAL / "unlock_missing_early_return.bpf.c"
     error = _error(path)
     locked = _line(path, "RELATED: locked")
+    early = _line(path, "if (b->tokens == 0)")
     assert error.category == "Execution Context Safety"
-    # Taken, then the `if` that returns early (the return has no instruction of its own: the
-    # exit is the `if`'s jump target, under its line), then that exit.
-    assert _path(error) == [(locked, "context"), (error.line, "branch"), (error.line, "context")]
+    # The error on the exit's own line (both returns merged into the closing brace), not on
+    # the `if` whose jump reached it (the log's last note there is the jump's).
+    assert error.line == _line(path, "EXPECT") and early < error.line
+    # Taken, then the `if` that returns early, then that exit (the log names it under the
+    # `if`: the note in effect when the path jumped there).
+    assert _path(error) == [(locked, "context"), (early, "branch"), (early, "context")]
     branch, exit_ = error.causal_path[1:]
     assert "was true on this path" in branch.text
     assert "returns here" in exit_.text and f"entered at line {locked}" in exit_.text
@@ -242,7 +246,7 @@ def test_a_return_inside_a_lock_region_names_the_lock_the_branch_and_the_exit(
     assert error.explanation is not None
     assert "The lock is taken at instruction " in error.explanation
     assert f"at line {locked} (`bpf_spin_lock(&b->lock);`)" in error.explanation
-    assert f"at line {error.line} (`if (b->tokens == 0)`), where the condition was true" in (
+    assert f"at line {early} (`if (b->tokens == 0)`), where the condition was true" in (
         error.explanation
     )
     assert "call bpf_spin_unlock() before that return" in error.explanation

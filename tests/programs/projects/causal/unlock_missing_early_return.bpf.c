@@ -1,7 +1,7 @@
 /* A token bucket per flow, refilled and spent under the entry's spin lock, as rate limiters
  * do; the "no tokens left" early return forgets the unlock. The verifier reports the exit
- * (on the `if`: clang gives the return itself no instruction of its own); the path shows the
- * lock taken and the branch that returns inside it. */
+ * (clang merges both returns into one, on the closing brace); the path shows the lock taken
+ * and the branch that returns inside it. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -31,11 +31,11 @@ int police(struct __sk_buff *skb)
 	if (!b)
 		return TC_ACT_OK;
 	bpf_spin_lock(&b->lock); /* RELATED: locked */
-	if (b->tokens == 0) /* EXPECT: error "BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region" */
+	if (b->tokens == 0)
 		return TC_ACT_SHOT;
 	b->tokens--;
 	bpf_spin_unlock(&b->lock);
 	return TC_ACT_OK;
-}
+} /* EXPECT: error "BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region" */
 
 char LICENSE[] SEC("license") = "GPL";
