@@ -215,7 +215,12 @@ CASES: tuple[Case, ...] = (
         "trace_write",
         "`UNKNOWN `",
     ),
-    C("exception-callback-signature", "catalogue/exception_callback.bpf.c", "short_frame"),
+    C(
+        "exception-callback-signature",
+        "catalogue/exception_callback.bpf.c",
+        "short_frame",
+        "The callback the verifier checked is on_throw() (func#1).",
+    ),
     # pointer arithmetic, ctx, map object, instructions
     C("pkt-end-arithmetic", PA, "eth_room", "line @{data_end - 4}", "R2"),
     C("pointer-shift", PA, "hash_slot", "R0 is `map_value`", "`<<=`", "line @{<< 3}"),
@@ -223,7 +228,12 @@ CASES: tuple[Case, ...] = (
     C("modified-ctx-deref", PA, "mark_by_pointer", "line @{return *field;}", "R1 = ctx(off=8)"),
     C("same-insn-different-pointers", PA, "len_or_default", "line @{return *len;}"),
     C("map-pointer-write", PA, "bump_config", "line @{*(volatile __u64 *)&settings}"),
-    C("unknown-opcode", PA, "raw_insn", "opcode 0xff"),
+    C(
+        "unknown-opcode",
+        PA,
+        "raw_insn",
+        "The first instruction with opcode 0xff is instruction 0 at line @{.byte 0xff}",
+    ),
     # packets
     C(
         "packet-helper-access",
@@ -366,3 +376,150 @@ def resolve(detail: str, text: str) -> str:
         return str(lines[0])
 
     return re.sub(r"@\{(.+?)\}(?=\W|$)", number, detail)
+
+
+# Entries of the first catalogue proven one program per file (tests/verify/test_explanations.py
+# PROVEN_BY, ALSO): the facts of that program's log their explanation must name, `@{...}` as
+# above. Keyed by the program's file.
+DETAILS: dict[str, tuple[str, ...]] = {
+    "rejected/kptr_wrong_type_store.bpf.c": (
+        "The store is instruction",
+        "line @{old = bpf_kptr_xchg(&s->task, mask)}",
+        "R2 = `ptr_bpf_cpumask` is produced by instruction",
+        "line @{mask = bpf_cpumask_create();}",
+    ),
+    "rejected/kptr_ref_direct_store.bpf.c": (
+        "The plain store is instruction",
+        "line @{s->task = acquired;}",
+    ),
+    "rejected/kptr_wrong_access_size.bpf.c": (
+        "The access is instruction",
+        "line @{(volatile __u32 *)&s->task}",
+    ),
+    "rejected/btf_rejected_no_notes.bpf.c": ("bpf_kptr_xchg() is called at instruction",),
+    "rejected/obj_new_leak.bpf.c": (
+        "is taken at instruction 4 at line @{c = bpf_obj_new(struct counter)}",
+        "by bpf_obj_new_impl()",
+        "goes through instruction",
+        "line @{if (!c)}",
+        "where the condition was false",
+        "The matching release is bpf_obj_drop().",
+    ),
+    "rejected/ringbuf_leak.bpf.c": (
+        "by bpf_ringbuf_reserve()",
+        "The matching release is bpf_ringbuf_submit() or bpf_ringbuf_discard().",
+    ),
+    "rejected/kptr_xchg_leak.bpf.c": (
+        "by bpf_kptr_xchg()",
+        "line @{if (old)}",
+        "(`if (old)`), where the condition was false",
+        "The matching release is bpf_task_release().",
+    ),
+    "catalogue/rcu_unlock_missing.bpf.c": (
+        "The section is entered at instruction",
+        "line @{bpf_rcu_read_lock();}",
+        "It exits at instruction",
+        "line @{return pid & 1;}",
+    ),
+    "projects/causal/unlock_missing_early_return.bpf.c": (
+        "The lock is taken at instruction",
+        "line @{bpf_spin_lock(&b->lock)}",
+        "line @{if (b->tokens == 0)}",
+        "(`if (b->tokens == 0)`), where the condition was true",
+        "call bpf_spin_unlock() before that return",
+    ),
+    "catalogue/dynptr_reinit.bpf.c": (
+        "bpf_ringbuf_reserve_dynptr() is called at instruction",
+        'line @{&ptr); /* EXPECT: error "cannot overwrite}',
+        "still holds the reservation made at instruction",
+        "line @{/* the first reservation */}",
+    ),
+    "catalogue/dynptr_submit_local.bpf.c": (
+        "bpf_ringbuf_submit_dynptr() releases R1 = `fp-",
+        "line @{bpf_ringbuf_submit_dynptr(&ptr, 0)}",
+        "That dynptr was made at instruction",
+        "line @{bpf_dynptr_from_mem(v, sizeof(*v), 0, &ptr)}",
+    ),
+    "catalogue/dynptr_from_stack.bpf.c": (
+        "bpf_dynptr_from_mem() is called at instruction",
+        "line @{bpf_dynptr_from_mem(buf, sizeof(buf), 0, &ptr)}",
+        "with data of kind `fp`",
+    ),
+    "catalogue/combined_stack_too_large.bpf.c": ("this log reports it", ": 304+304 bytes."),
+    "catalogue/call_stack_too_deep.bpf.c": (
+        "one frame too deep is instruction",
+        "line @{int f6(int x)}",
+    ),
+    "catalogue/r0_not_set.bpf.c": ('The read is instruction 0 at line @{asm volatile("exit")}',),
+    "catalogue/infinite_loop.bpf.c": (
+        "The state repeats at instruction 3 at line @{while (!stop)}",
+    ),
+    "catalogue/too_large.bpf.c": ("The verifier was at instruction", "line @{for (int i = 0;}"),
+    "catalogue/too_many_branches.bpf.c": (
+        "The jump it stopped at is instruction",
+        "line @{if (bpf_get_prandom_u32() & 1)}",
+    ),
+    "catalogue/exit_code_range.bpf.c": (
+        "The exit is instruction",
+        "R0 was set by instruction",
+        "line @{return 7;}",
+        "`r0 = 7`",
+    ),
+    "catalogue/ptr_or_null_deref.bpf.c": (
+        "The access is instruction",
+        "line @{pid = t->pid;}",
+        "R0 comes from instruction",
+        "line @{bpf_task_from_pid(1);}",
+    ),
+    "catalogue/null_pointer_arithmetic.bpf.c": (
+        "The arithmetic is instruction",
+        "line @{__u64 *w = v + }",
+        "R6 comes from instruction",
+        "line @{__u64 *v = bpf_map_lookup_elem(&table, &key);}",
+    ),
+    "catalogue/release_unacquired.bpf.c": (
+        "bpf_task_release() is called at instruction",
+        "line @{bpf_task_release(task);}",
+    ),
+    "catalogue/kfunc_not_allowed.bpf.c": (
+        "The call is instruction",
+        "line @{bpf_task_from_pid(1);}",
+    ),
+    "catalogue/helper_not_allowed.bpf.c": (
+        "The call is instruction",
+        "line @{bpf_skb_store_bytes(}",
+    ),
+    "catalogue/sleepable_helper.bpf.c": (
+        "bpf_copy_from_user() is called at instruction",
+        "line @{bpf_copy_from_user(buf}",
+    ),
+    "catalogue/dynptr_uninit.bpf.c": (
+        "bpf_dynptr_read() is called at instruction",
+        "line @{bpf_dynptr_read(buf, sizeof(buf), &ptr, 0, 0);}",
+    ),
+    "catalogue/index_off_by_one.bpf.c": (
+        "The access is instruction",
+        "line @{v->slots[i] += 1;}",
+        "R0 = map_value(map=table,",
+    ),
+    "catalogue/map_value_out_of_bounds.bpf.c": (
+        "The access is instruction",
+        "line @{return ((volatile __u64 *)v)[1];}",
+    ),
+    "catalogue/index_unbounded.bpf.c": (
+        "The arithmetic is instruction",
+        "line @{v->slots[i] += 1;}",
+    ),
+    "catalogue/index_min_negative.bpf.c": (
+        "bpf_probe_read_kernel() is called at instruction",
+        "line @{bpf_probe_read_kernel(buf, len, task->comm);}",
+        "R2 = scalar(",
+        "line @{int len }",
+    ),
+    "catalogue/packet_no_bounds_check.bpf.c": (
+        "The access is instruction",
+        "line @{if (eth->h_proto == 0x0008)}",
+    ),
+    "catalogue/ctx_bad_offset.bpf.c": ("The access is instruction", "line @{[40];}"),
+    "catalogue/rodata_write.bpf.c": ("The write is instruction", "line @{&threshold = 20;}"),
+}

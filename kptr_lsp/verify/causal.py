@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..findings import Finding, FixKind, FixPoint, Location, PathEvent
+from ..kernel.arg_words import argument_register
 from ..kernel.kfuncs import RELEASE_OF_ACQUIRE, RELEASE_OF_POINTEE
 from .kernel_block import block_explanation
 from .log import FROM_LINE, VerifierLog
@@ -83,13 +84,14 @@ _R = re.compile(r"\br=(\d+)")
 _UMAX = re.compile(r"\bumax=(" + _NUM + ")")
 _SMAX = re.compile(r"\bsmax=(" + _NUM + ")")
 _ERR_REG = re.compile(r"\bR(\d{1,2})\b")
-_ARG_REGNO = re.compile(r"\barg (\d) is\b")
-_ARG_INDEX = re.compile(r"\barg#?(\d)\b")
 _UNRELEASED = re.compile(r"Unreleased reference id=(\d+) alloc_insn=(\d+)")
 _PKT_ACCESS = re.compile(r"invalid access to packet, off=(-?\d+) size=(\d+), R(\d+)\(")
 _MAP_ACCESS = re.compile(r"invalid access to map value, value_size=(\d+) off=(-?\d+) size=(\d+)")
 _MEM_ACCESS = re.compile(r"invalid access to memory, mem_size=(\d+) off=(-?\d+) size=(\d+)")
 _STACK_ACCESS = re.compile(r"invalid (?:indirect )?(?:read|write|access) (?:from|to)? ?stack")
+# The verifier's limits: the walk stopped for its size, not for a value on one path (the
+# "path" would be every iteration the log kept). verify/cost.py says where the budget went.
+_LIMIT = re.compile(r"BPF program is too large|jumps is too complex")
 BEGIN_MARK = "-- BEGIN PROG LOAD LOG --"
 END_MARK = "-- END PROG LOAD LOG --"
 CALLER_SAVED = ("R1", "R2", "R3", "R4", "R5")
@@ -105,6 +107,7 @@ class Step:
     text: str
     file: str = ""  # the source note in effect, as the kernel printed it ("" if none)
     line: int = 0
+    taken: bool | None = None  # a branch: whether its condition held on this path
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,11 @@ class CausalPath:
     subject: str  # "R0", "fp-16", "reference #4", "lock region"
     steps: tuple[Step, ...]
     fixes: tuple[Fix, ...] = ()
+    # For a reference still held or a region not left (a leak, an exit inside a lock): the
+    # instruction and call that took it, and the function that gives it back.
+    acquired_insn: int | None = None
+    acquired_by: str | None = None
+    release: str | None = None
 
 
 # --- the path: the log replayed in order -------------------------------------------------------
@@ -569,10 +577,8 @@ def _subject(error: str, last: _Insn) -> str | None:
     m = _PKT_ACCESS.search(error)
     if m is not None:
         return f"R{m.group(3)}"
-    if (m := _ARG_REGNO.search(error)) is not None:  # `arg 1 is …`: the register number
-        return f"R{int(m.group(1))}"
-    if (m := _ARG_INDEX.search(error)) is not None:  # `arg#0`, `trusted arg0`: 0-based
-        return f"R{int(m.group(1)) + 1}"
+    if (arg := argument_register(error)) is not None:  # `helper arg2`, `arg#0`, …
+        return f"R{arg}"
     m = _ERR_REG.search(error.split("\n")[0]) or _ERR_REG.search(error)
     if m is not None:
         return f"R{int(m.group(1))}"
@@ -650,10 +656,16 @@ def _classify(error: str, subject_value: str | None) -> tuple[str, str, str]:
         )
     if (
         re.search(r"\bR\d+ (type=|must be|expected|is not a)", e)
-        or _ARG_REGNO.search(e)
-        or _ARG_INDEX.search(e)
+        or argument_register(e) is not None
         or "release kernel function" in e
     ):
+        if "NULL pointer passed" in e or _nullable(subject_value):
+            return (
+                CALL_TYPE_SAFETY,
+                "Invalid call argument",
+                "Compare the argument with NULL before the call and make the call only where "
+                "it is not NULL (the path shows where the value came from).",
+            )
         return (
             CALL_TYPE_SAFETY,
             "Invalid call argument",
@@ -686,7 +698,7 @@ def _reason(error: str, subject: str, value: str | None, origin: Step | None) ->
 def derive(log: VerifierLog) -> CausalPath | None:
     """The causal path of `log`'s rejection, or None when the log shows no path to explain
     (no error, no instructions, a log cut before the failing instruction)."""
-    if log.error is None or not log.insns:
+    if log.error is None or not log.insns or _LIMIT.search(log.error):
         return None
     try:
         path = _replay(log.raw)
@@ -703,10 +715,14 @@ def _derive(path: _Path, error: str) -> CausalPath | None:
     leak = _UNRELEASED.search(error)
     if leak is not None:
         return _leak(path, end, int(leak.group(1)), int(leak.group(2)), error)
+    subject = _subject(error, last)
     for context in _CONTEXTS:
         if any(word in error for word in context.errors):
-            return _context(path, end, error, context)
-    subject = _subject(error, last)
+            inside = _context(path, end, error, context)
+            # A message about the region's own argument (a flag never saved) outside any
+            # region: the argument's lineage says more.
+            if inside.steps or subject is None:
+                return inside
     if subject is None:
         return None
     value = last.before.get((last.frame, subject))
@@ -777,7 +793,8 @@ def _branches(path: _Path, start: int, end: int, subject_ids: set[int] | None) -
         if taken is None:
             continue
         jumped, target = taken
-        out.append(_step(path, pos, "branch", _branch_text(path, pos, jumped, target, subject_ids)))
+        text = _branch_text(path, pos, jumped, target, subject_ids)
+        out.append(dataclasses.replace(_step(path, pos, "branch", text), taken=jumped))
     return out
 
 
@@ -838,12 +855,13 @@ def _null_fixes(
             )
         ]
     if not checks and origin is not None:
+        what = "this may return NULL" if _callee(origin.asm) else "the value read here may be NULL"
         return [
             Fix(
                 lineage.origin_position or 0,
                 origin.insn,
                 FixKind.NULL_CHECK_MISSING,
-                f"this may return NULL ({_words(value)}); compare it with NULL before the "
+                f"{what} ({_words(value)}); compare it with NULL before the "
                 f"use at line {failing.line}",
                 register=_origin_name(origin),
                 origin_insn=origin.insn,
@@ -995,7 +1013,16 @@ def _leak(path: _Path, end: int, ref: int, alloc: int, error: str) -> CausalPath
         + " on this path."
     )
     return CausalPath(
-        category, problem, reason, suggestion, f"reference #{ref}", tuple(steps), tuple(fixes)
+        category,
+        problem,
+        reason,
+        suggestion,
+        f"reference #{ref}",
+        tuple(steps),
+        tuple(fixes),
+        acquired_insn=alloc,
+        acquired_by=_callee(path.insns[start].asm) if acquired else None,
+        release=release,
     )
 
 
@@ -1037,20 +1064,71 @@ _CONTEXTS = (
 
 def _context(path: _Path, end: int, error: str, context: _Context) -> CausalPath:
     """The region the failing instruction is still inside: where each level was entered since
-    the path was last outside it."""
-    steps: list[Step] = []
+    the path was last outside it, the branches taken inside it, and, when the failing
+    instruction is the exit (a return inside the region), that exit."""
+    opened: list[int] = []  # positions of the entries still open, outermost first
     for pos in range(end):
         callee = _callee(path.insns[pos].asm)
         if callee in context.enter:
-            text = f"entered the {context.name} ({callee}); depth is now {len(steps) + 1}"
-            steps.append(_step(path, pos, "context", text))
-        elif callee in context.leave and steps:
-            steps.pop()
+            opened.append(pos)
+        elif callee in context.leave and opened:
+            opened.pop()
+    steps = [
+        _step(
+            path,
+            pos,
+            "context",
+            f"entered the {context.name} ({_callee(path.insns[pos].asm)}); depth is now {depth}",
+        )
+        for depth, pos in enumerate(opened, 1)
+    ]
+    last = path.insns[end]
+    exits = last.opcode == "95"
+    entered = path.insns[opened[-1]] if opened else None
+    entry = _callee(entered.asm) if entered is not None else None
+    leave = context.leave[context.enter.index(entry)] if entry in context.enter else None
+    if opened and entered is not None:
+        steps += _branches(path, opened[0], end, None)
+        if exits:
+            where = f" at line {entered.line}" if entered.line else ""
+            steps.append(
+                _step(
+                    path,
+                    end,
+                    "context",
+                    f"the program returns here (instruction {last.insn}) still inside the "
+                    f"{context.name} entered{where}: leave it ({leave}) before this return",
+                )
+            )
     category = EXECUTION_CONTEXT_SAFETY
     problem = "Operation is not allowed in this context"
     suggestion = f"Leave the {context.name} on every path before this instruction."
     reason = f"This path is still inside the {context.name} at the failing instruction."
-    return CausalPath(category, problem, reason, suggestion, context.name, tuple(steps))
+    if exits and opened:
+        suggestion = (
+            f"Leave the {context.name} ({leave}) on every path before the program "
+            "returns: an early return inside it needs its own."
+        )
+        reason = (
+            f"This path returns at instruction {last.insn} without leaving the {context.name}"
+            + (
+                f" entered at line {path.insns[opened[-1]].line}"
+                if path.insns[opened[-1]].line
+                else ""
+            )
+            + "."
+        )
+    return CausalPath(
+        category,
+        problem,
+        reason,
+        suggestion,
+        context.name,
+        tuple(_ordered(steps)),
+        acquired_insn=entered.insn if entered is not None else None,
+        acquired_by=entry,
+        release=leave,
+    )
 
 
 # --- onto a finding -------------------------------------------------------------------------------

@@ -379,6 +379,25 @@ def source_of(log: VerifierLog, insn: int) -> SourceNote | None:
     return best
 
 
+def note_may_be_stale(log: VerifierLog, insn: int) -> bool:
+    """Whether the source note in effect for `insn` (source_of) may name another line: the
+    path reached `insn` by a jump after that note was printed. The kernel prints a note only
+    when the line changes from the last one it printed, and at level 1 it rewinds the text of
+    a path that ended safely but not that memory: the target's own note, printed on the
+    rewound path, is gone, and the note in effect is the jump's. The object's line info for
+    the instruction is exact then."""
+    positions = [k for k, line in enumerate(log.insns) if line.insn == insn]
+    if not positions:
+        return False
+    position = positions[-1]
+    since = max((at for at in log.note_positions if at <= position), default=0)
+    for k in range(max(since, 1), position + 1):
+        prev, here = log.insns[k - 1], log.insns[k]
+        if here.insn != prev.insn + (2 if prev.opcode == "18" else 1):
+            return True
+    return False
+
+
 def verdict_error(text: str) -> str | None:
     """The kernel's messages in a log taken at BPF_LOG_STATS alone (no instruction trace):
     every line before the statistics, verbatim; None when there are none."""

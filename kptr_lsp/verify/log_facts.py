@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..kernel.arg_words import SHIFT
+from .causal import CausalPath
 from .log import InsnLine, VerifierLog, source_of
 
 # `call bpf_kptr_xchg#194`, `call bpf_task_release#65832` (kfuncs print the same way).
@@ -24,15 +26,12 @@ _MOVE = re.compile(r"^[rw](?P<src>\d+)$")
 _FILL = re.compile(r"^\*\(u(?:8|16|32|64) \*\)\(r10 (?P<off>[-+]\d+)\)$")
 _SPILL = re.compile(r"^\*\(u(?:8|16|32|64) \*\)\(r10 (?P<off>[-+]\d+)\) = r(?P<src>\d+)$")
 _LOAD = re.compile(r"^\*\(u(?:8|16|32|64) \*\)\(r(?P<base>\d+) (?P<off>[-+]\d+)\)$")
-# Register messages name registers as R2; helper args count from 1 (arg2 is R2), kfunc
-# args from 0 (arg#0 is R1).
-HELPER_ARG = "harg"
-KFUNC_ARG = "karg"
 
 
 def register_of(groups: Mapping[str, str]) -> int | None:
-    """The register an error is about, from the catalogue pattern's groups."""
-    for key, shift in (("reg", 0), (HELPER_ARG, 0), (KFUNC_ARG, 1)):
+    """The register an error is about, from the catalogue pattern's groups: `reg` is a
+    register number, `harg`/`karg` an argument as the message counts it (kernel/arg_words)."""
+    for key, shift in (("reg", 0), *SHIFT.items()):
         value = groups.get(key)
         if value is not None and value.isdigit():
             return int(value) + shift
@@ -124,8 +123,16 @@ def _origin_walk(
     return None
 
 
+# `Validating on_throw() func#1...`: the subprogram the verifier checks on its own (a global
+# function, an exception callback) when the error follows.
+_VALIDATING = re.compile(r"^Validating (\w+)\(\) func#(\d+)\.\.\.$", re.MULTILINE)
 _TRAILING_COMMENT = re.compile(r"\s*(?:/\*.*?\*/|//.*)\s*$")
 LineOf = Callable[[int], "tuple[int, str] | None"]  # insn -> (C line, its source text)
+
+
+def described(insn: int, line_of: LineOf, log: VerifierLog) -> str:
+    """`instruction 12 at line 52 (`old = bpf_kptr_xchg(&v->mask, cur);`)`."""
+    return _described(insn, line_of, log)
 
 
 def _described(insn: int, line_of: LineOf, log: VerifierLog) -> str:
@@ -196,8 +203,15 @@ def log_facts(
     produced the register's value, said as a clause), origin_line; minsn_at (the
     instruction the message names in group minsn); acquired_at (the last call on the path
     to a function matching `calls`, e.g. the bpf_spin_lock() still held); slot, slot_value
-    and room for stack offsets."""
+    and room for stack offsets; stack_depths (each function's stack, from the statistics);
+    validating (the subprogram the verifier was checking on its own)."""
     facts: dict[str, str] = {}
+    if log.stats is not None and log.stats.stack_depth:
+        facts["stack_depths"] = "+".join(str(d) for d in log.stats.stack_depth)
+    validating = _VALIDATING.findall(log.raw)
+    if validating:
+        name, func = validating[-1]
+        facts["validating"] = f"{name}() (func#{func})"
     minsn = groups.get("minsn")
     if minsn is not None and minsn.isdigit():
         facts["minsn_at"] = _described(int(minsn), line_of, log)
@@ -251,8 +265,42 @@ def log_facts(
     return facts
 
 
+def _calls(names: str) -> str:
+    """`bpf_ringbuf_submit or bpf_ringbuf_discard` → `bpf_ringbuf_submit() or …discard()`."""
+    return " or ".join(f"{name}()" for name in names.split(" or "))
+
+
+def path_facts(path: CausalPath | None, log: VerifierLog, line_of: LineOf) -> dict[str, str]:
+    """Facts from the causal path kptr-lsp derived from this log (verify/causal.py), for a
+    reference still held or a region not left at the failing instruction: acquired_at and
+    acquired_by (the instruction and the call that took it), branch_at (the last branch the
+    path took after that, and which side), release_with (the function that gives it back)."""
+    facts: dict[str, str] = {}
+    if path is None or path.acquired_insn is None:
+        return facts
+    facts["acquired_at"] = _described(path.acquired_insn, line_of, log)
+    if path.acquired_by:
+        facts["acquired_by"] = f"{path.acquired_by}()"
+    if path.release:
+        facts["release_with"] = _calls(path.release)
+    branches = [s for s in path.steps if s.label == "branch" and s.insn != path.acquired_insn]
+    if branches and branches[-1].taken is not None:
+        last = branches[-1]
+        side = "true" if last.taken else "false"
+        facts["branch_at"] = (
+            f"{_described(last.insn, line_of, log)}, where the condition was {side}"
+        )
+    return facts
+
+
 FACT_KEYS = frozenset(
     {
+        "stack_depths",
+        "validating",
+        "opcode_at",  # from the object, not the log: verify/placement.py
+        "acquired_by",
+        "branch_at",
+        "release_with",
         "insn",
         "line",
         "at",

@@ -20,13 +20,20 @@ from ..findings import Finding, Location, Related, Severity, Source
 from ..model import ObjectModel
 from .causal import derive, with_causal_path
 from .cost import budget_spent, gave_up, line_costs
-from .explanations import explain
+from .explanations import Entry, explain
 from .externs import KFUNC_NOT_FOUND, kernel_lacks_findings
 from .kernel_block import with_kernel_block
 from .layout import Placement, loaded_layout, locate
 from .loader import Failure, ObjectResult, ProgramResult
-from .log import SourceNote, VerifierLog, parse_log, source_of, verdict_error
-from .log_facts import log_facts
+from .log import (
+    SourceNote,
+    VerifierLog,
+    note_may_be_stale,
+    parse_log,
+    source_of,
+    verdict_error,
+)
+from .log_facts import described, log_facts, path_facts
 from .map_memory import MIB
 from .setup import Placeholder
 
@@ -230,7 +237,13 @@ def _verifier_findings(ctx: ObjectModel, result: ProgramResult) -> list[Finding]
                 related.append(Related(exit_loc, "the program exits here still holding it"))
     else:
         insn = log.failing_insn
-        primary = loc.from_insn(insn) if insn is not None else None
+        primary = None
+        if insn is not None:
+            # The failing statement's own line when the log's note may be the jump's (the
+            # `if` before the load it led to); else the note, which names the line as the
+            # kernel printed it.
+            exact = loc.from_line_info(insn) if note_may_be_stale(log, insn) else None
+            primary = exact or loc.from_insn(insn)
         where = f" at instruction {insn}" if insn is not None else ""
         stats_from = verdict if log.stats is None and verdict is not None else log
         message = (
@@ -257,7 +270,22 @@ def _verifier_findings(ctx: ObjectModel, result: ProgramResult) -> list[Finding]
         note = source_of(log, insn)
         return (note.line, note.text) if note is not None and note.line > 0 else None
 
-    explained = explain(error, facts=lambda e, groups: log_facts(log, groups, line_of, e.calls))
+    # The causal path from the classic log (on 7.3+ too: its facts name the acquire, the
+    # branch and the release in the catalogue's words; the kernel's own path is shown there).
+    derived = derive(log)
+
+    def facts(entry: Entry, groups: dict[str, str]) -> dict[str, str]:
+        found = path_facts(derived, log, line_of)
+        found.update(log_facts(log, groups, line_of, entry.calls))
+        op = groups.get("op", "")
+        fn = loc.function()
+        if entry.id == "unknown-opcode" and fn is not None and re.fullmatch(r"[0-9a-f]{1,2}", op):
+            at = _first_opcode(fn.insns, int(op, 16))
+            if at is not None:
+                found["opcode_at"] = described(at, line_of, log)
+        return found
+
+    explained = explain(error, facts=facts)
     if explained is None:
         path = _failing_path(loc, primary)
         related += [Related(step, f"on the failing path: `{text}`") for step, text in path[:-1]]
@@ -290,8 +318,21 @@ def _verifier_findings(ctx: ObjectModel, result: ProgramResult) -> list[Finding]
     # 7.3+: the kernel's own explanation block, parsed (kernel_block.py); other kernels: the
     # causal path kptr-lsp derives from the classic log (causal.py).
     found = [with_kernel_block(f, log.kernel_block, error, at_line, loc.from_insn) for f in found]
-    causal = derive(log) if log.kernel_block is None else None
+    causal = derived if log.kernel_block is None else None
     return [with_causal_path(f, causal, error, at_step) for f in found]
+
+
+def _first_opcode(code: bytes, opcode: int) -> int | None:
+    """The index of the first instruction of `code` (the program's own, as in the ELF: it
+    is loaded first, so the index is the kernel's) whose opcode byte is `opcode`; the second
+    half of a 16-byte load (`ld_imm64`, opcode 0x18) is not an instruction of its own."""
+    i = 0
+    while i * 8 < len(code):
+        op = code[i * 8]
+        if op == opcode:
+            return i
+        i += 2 if op == 0x18 else 1
+    return None
 
 
 PATH_STEPS = 5  # source lines of the failing path shown for a message we cannot explain

@@ -5,6 +5,8 @@ concrete instruction, line, helper/kfunc and register facts of that program's ow
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from kptr_lsp.analysis import Analysis
@@ -55,7 +57,7 @@ def test_kernel_message_is_explained_with_this_programs_facts(
     entry = next(e for e in catalogue() if e.id == case.entry)
     assert error.explanation is not None
     assert error.explanation.startswith(entry.title)
-    assert "{" not in error.explanation.replace("{ ", "")
+    assert not re.search(r"\{\w+\}", error.explanation)  # every placeholder filled
     for detail in case.details:
         assert resolve(detail, text) in error.explanation, error.explanation
 
@@ -83,3 +85,51 @@ def test_removed_kptr_get_is_not_called_a_misspelling(analyses: dict[str, Analys
     order = ["bpf_rcu_read_lock()", "p = v->field", "bpf_task_acquire(p)", "bpf_rcu_read_unlock()"]
     positions = [fix.index(step) for step in order]
     assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize(
+    "file,program,wording,held",
+    [
+        # The register number: arg2 is R2 (the maybe-NULL cpumask loaded from the kptr field).
+        ("catalogue/helper_args.bpf.c", "swap_mask", "helper arg2", "R2 is RCU-protected"),
+        # The 0-based index: arg0/arg#0/args#0/`arg #0` are R1.
+        ("catalogue/kfunc_null_arg.bpf.c", "release_maybe_null", "trusted arg0", "R1 is task"),
+        ("catalogue/irq_flags.bpf.c", "restore_unsaved", "arg#0", "R1 is pointer to the stack"),
+        ("catalogue/iterators.bpf.c", "sum_uncreated", "as arg #0", "R1 is pointer to the stack"),
+        ("catalogue/kfunc_wrong_struct.bpf.c", "release_mask_as_task", "args#0", "R1 is bpf_"),
+    ],
+)
+def test_an_argument_number_names_the_register_the_kernel_means(
+    analyses: dict[str, Analysis], file: str, program: str, wording: str, held: str
+) -> None:
+    """kernel/arg_words.py: each wording's number is mapped to the register that holds the
+    refused value on this kernel (the pointer to the flag or iterator on the stack, the
+    maybe-NULL pointer), and the causal path follows that register."""
+    error = _error_of(analyses[file], program)
+    assert wording in error.message.split("\n")[0]
+    assert error.reason is not None and f"At the failing instruction {held}" in error.reason
+    assert error.causal_path, "no lineage for the argument's register"
+
+
+@pytest.mark.parametrize(
+    "file,program,statement,jump",
+    [
+        ("catalogue/pointer_arith.bpf.c", "len_or_default", "return *len;", "if (skb->protocol"),
+        (
+            "catalogue/irq_flags.bpf.c",
+            "early_return",
+            "int BPF_PROG(early_return",
+            "task->pid == 1",
+        ),
+    ],
+)
+def test_an_error_reached_by_a_jump_is_on_the_failing_statement_not_the_jump(
+    analyses: dict[str, Analysis], file: str, program: str, statement: str, jump: str
+) -> None:
+    """The log reached the failing instruction by a jump, and the last note it printed is
+    the jump's line (the target's note went with the rewound path): the diagnostic is on the
+    instruction's own line from the object's line info (the load; the merged exit)."""
+    text = (PROGRAMS / file).read_text()
+    error = _error_of(analyses[file], program)
+    assert error.line == int(resolve(f"@{{{statement}}}", text))
+    assert any(e.location.line == int(resolve(f"@{{{jump}}}", text)) for e in error.causal_path)

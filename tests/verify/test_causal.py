@@ -194,3 +194,85 @@ def test_every_captured_log_cut_anywhere_gives_a_path_or_none() -> None:
             if derive(parse_log("".join(lines[:cut]))) is not None:
                 derived += 1
     assert derived > 0
+
+
+@pytest.mark.parametrize(
+    "name,wording,register",
+    [
+        # `helper arg%d` prints the register number: arg2 is R2.
+        ("stash_unchecked_acquire", "helper arg2", "R2"),
+        # `trusted arg%d` prints the kfunc's 0-based argument index: arg1 is R2.
+        ("cpumask_from_kptr", "trusted arg1", "R2"),
+    ],
+)
+def test_an_argument_named_by_its_number_is_followed_to_where_it_was_produced(
+    kernel: None, name: str, wording: str, register: str
+) -> None:
+    path = CAUSAL / f"{name}.bpf.c"
+    error = _error(path)
+    produced = read_expectations(path).related_lines[0]
+    assert f"Possibly NULL pointer passed to {wording}" in error.message
+    assert error.category == "Call Type Safety"
+    # The argument's register, copied from where the maybe-NULL value was produced.
+    assert _path(error) == [(produced, "update"), (error.line, "update")]
+    assert error.causal_path[-1].text.startswith(f"{register} = R")
+    assert "may be NULL" in error.causal_path[0].text
+    assert error.reason is not None and f"{register} is" in error.reason
+    assert f"produced at line {produced}" in error.reason
+    assert _fix(error) == (FixKind.NULL_CHECK_MISSING, produced)
+    assert error.suggestion is not None and "NULL" in error.suggestion
+
+
+def test_a_return_inside_a_lock_region_names_the_lock_the_branch_and_the_exit(
+    kernel: None,
+) -> None:
+    path = CAUSAL / "unlock_missing_early_return.bpf.c"
+    error = _error(path)
+    locked = _line(path, "RELATED: locked")
+    early = _line(path, "if (b->tokens == 0)")
+    assert error.category == "Execution Context Safety"
+    # The error on the exit's own line (both returns merged into the closing brace), not on
+    # the `if` whose jump reached it (the log's last note there is the jump's).
+    assert error.line == _line(path, "EXPECT") and early < error.line
+    # Taken, then the `if` that returns early, then that exit (the log names it under the
+    # `if`: the note in effect when the path jumped there).
+    assert _path(error) == [(locked, "context"), (early, "branch"), (early, "context")]
+    branch, exit_ = error.causal_path[1:]
+    assert "was true on this path" in branch.text
+    assert "returns here" in exit_.text and f"entered at line {locked}" in exit_.text
+    assert "bpf_spin_unlock" in exit_.text
+    assert error.reason is not None and f"entered at line {locked}" in error.reason
+    assert error.explanation_id == "spin-unlock-missing"
+    assert error.explanation is not None
+    assert "The lock is taken at instruction " in error.explanation
+    assert f"at line {locked} (`bpf_spin_lock(&b->lock);`)" in error.explanation
+    assert f"at line {early} (`if (b->tokens == 0)`), where the condition was true" in (
+        error.explanation
+    )
+    assert "call bpf_spin_unlock() before that return" in error.explanation
+
+
+def test_the_leak_explanation_names_the_acquire_the_leaking_branch_and_the_exit(
+    kernel: None,
+) -> None:
+    """Two branches after the acquire: the NULL check (no reference on its early return) and
+    the kernel-thread test, whose return leaks. The explanation names the second."""
+    path = CAUSAL / "release_one_branch.bpf.c"
+    error = _error(path)
+    leaking = _line(path, "RELATED: leaking branch")
+    null_check = _line(path, "if (!parent)")
+    exit_line = _line(path, "RELATED: exit")
+    assert error.explanation_id == "reference-leak" and error.explanation is not None
+    text = error.explanation.split("\n\nWhy: ")[0]  # the catalogue's words, not causal.py's
+    assert f"at line {error.line} (`parent = bpf_task_acquire(task->real_parent);`) by " in text
+    assert "by bpf_task_acquire()." in text
+    assert "goes through instruction " in text
+    assert (
+        f"at line {leaking} (`if (parent->flags & PF_KTHREAD)`), where the condition was true"
+        in text
+    )
+    assert f"line {null_check}" not in text
+    assert "reaches the exit at instruction " in text and f"at line {exit_line} " in text
+    assert "The matching release is bpf_task_release()." in text
+    # Not a list of every kind of reference there is.
+    assert "bpf_ringbuf_submit" not in text.split("\nFix: ")[0]

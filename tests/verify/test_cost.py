@@ -173,6 +173,9 @@ def test_million_insns_error_names_the_loop_that_spent_the_budget(too_large: Ana
     assert cost.processed == 1000001 and not cost.complete
     assert 0 < cost.counted < cost.processed
     assert "of the last" in related[loop_line]
+    # No "causal path" for a size limit: it would be every iteration the log kept.
+    assert not error.causal_path and error.explained_by is None
+    assert len(error.related) < 10
     top = cost.hottest
     assert top is not None and top.line in (loop_line, body_line)
 

@@ -3,6 +3,7 @@ pattern matches the real log, and the explanation reaches the diagnostic."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from kptr_lsp.verify.explanations import (
 )
 from kptr_lsp.verify.loader import Failure
 from kptr_lsp.verify.log import parse_log
-from tests.catalogue_cases import CASES
+from tests.catalogue_cases import ALSO as CASES_ALSO
+from tests.catalogue_cases import CASES, DETAILS, EXISTING, resolve
 from tests.expectations import read_expectations
 
 PROGRAMS = Path(__file__).parents[1] / "programs"
@@ -42,6 +44,7 @@ PROVEN_BY = {
     "reference-leak": "rejected/obj_new_leak.bpf.c",
     "release-unacquired": "catalogue/release_unacquired.bpf.c",
     "rcu-unlock-missing": "catalogue/rcu_unlock_missing.bpf.c",
+    "spin-unlock-missing": "projects/causal/unlock_missing_early_return.bpf.c",
     "kfunc-wrong-struct": "catalogue/kfunc_wrong_struct.bpf.c",
     "kfunc-not-allowed": "catalogue/kfunc_not_allowed.bpf.c",
     "kfunc-unknown": "rejected/missing_kfunc.bpf.c",
@@ -67,6 +70,7 @@ PROVEN_BY = {
     "too-complex": "catalogue/too_many_branches.bpf.c",
     "exit-code-range": "catalogue/exit_code_range.bpf.c",
 }
+PROVEN_BY_FILE = {file: entry for entry, file in PROVEN_BY.items()}
 # Other real programs whose messages the same entries must explain.
 ALSO = {
     "rejected/ringbuf_leak.bpf.c": "reference-leak",
@@ -129,9 +133,24 @@ def test_entry_matches_the_real_message_and_reaches_the_diagnostic(
     assert finding.explanation is not None
     assert finding.explanation.startswith(explained.entry.title)
     assert "Fix: " in finding.explanation
-    assert "{" not in finding.explanation.replace("{ ", "")  # every placeholder filled
+    assert not re.search(r"\{\w+\}", finding.explanation)  # every placeholder filled
     for value in explained.groups.values():
         assert value in _kernel_words(analysis)
+    # The facts of this program's own log (tests/catalogue_cases.py DETAILS).
+    for detail in DETAILS.get(program, ()):
+        assert resolve(detail, path.read_text()) in finding.explanation, finding.explanation
+
+
+def test_every_entry_with_detail_is_checked_on_a_program() -> None:
+    """An entry that can name a program's facts has a program whose explanation is checked
+    for them (here, DETAILS, or in test_catalogue_families.py, CASES)."""
+    checked = {PROVEN_BY_FILE[f] for f in DETAILS if f in PROVEN_BY_FILE}
+    checked |= {ALSO[f] for f in DETAILS if f in ALSO}
+    checked |= {c.entry for c in (*CASES, *CASES_ALSO, *EXISTING) if c.details}
+    for entry in catalogue():
+        if entry.detail:
+            assert entry.id in checked, entry.id
+    assert set(DETAILS) <= set(PROVEN_BY_FILE) | set(ALSO)
 
 
 def test_register_and_ids_are_named_in_the_explanation(kernel: None) -> None:

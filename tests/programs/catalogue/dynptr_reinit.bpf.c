@@ -17,7 +17,7 @@ int BPF_PROG(reserve_twice, struct task_struct *task, u64 clone_flags)
 {
 	struct bpf_dynptr ptr;
 
-	bpf_ringbuf_reserve_dynptr(&events, 8, 0, &ptr);
+	bpf_ringbuf_reserve_dynptr(&events, 8, 0, &ptr); /* the first reservation */
 	bpf_ringbuf_reserve_dynptr(&events, 8, 0, &ptr); /* EXPECT: error "cannot overwrite referenced dynptr" */
 	bpf_ringbuf_discard_dynptr(&ptr, 0);
 	return 0;

@@ -3,6 +3,8 @@
  * Verifier (6.18):
  *   nested_wrong_order: cannot restore irq state out of order, expected id=2 acquired at insn_idx=7
  *   early_return:       BPF_EXIT instruction in main prog cannot be used inside bpf_local_irq_save-ed region
+ *                       (on the exit's own line: clang merges the returns into the function's;
+ *                       the path names the save and the `if` that returns early)
  *   restore_unsaved:    expected an initialized irq flag as arg#0
  *   save_twice:         expected uninitialized irq flag as arg#0
  * Explained by catalogue entries irq-restore-out-of-order, irq-exit-inside-region,
@@ -32,12 +34,12 @@ int BPF_PROG(nested_wrong_order, struct task_struct *task, u64 clone_flags)
 }
 
 SEC("tp_btf/task_newtask")
-int BPF_PROG(early_return, struct task_struct *task, u64 clone_flags)
+int BPF_PROG(early_return, struct task_struct *task, u64 clone_flags) /* EXPECT: error "BPF_EXIT instruction in main prog cannot be used inside bpf_local_irq_save-ed region" */
 {
 	unsigned long flags;
 
 	bpf_local_irq_save(&flags);
-	if (task->pid == 1) /* EXPECT: error "BPF_EXIT instruction in main prog cannot be used inside bpf_local_irq_save-ed region" */
+	if (task->pid == 1)
 		return 0;
 	hits++;
 	bpf_local_irq_restore(&flags);

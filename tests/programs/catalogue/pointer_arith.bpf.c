@@ -75,10 +75,10 @@ int len_or_default(struct __sk_buff *skb)
 	__u32 fallback = 7;
 	__u32 *len = (__u32 *)skb;
 
-	if (skb->protocol == 0) /* EXPECT: error "same insn cannot be used with different pointers" */
+	if (skb->protocol == 0)
 		len = &fallback;
 	asm volatile("" : "+r"(len)); /* barrier_var(len) */
-	return *len;
+	return *len; /* EXPECT: error "same insn cannot be used with different pointers" */
 }
 
 SEC("tc")
