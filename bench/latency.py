@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,9 +203,20 @@ class Session:
     versions: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    async def start(cls, options: dict[str, Any], env: dict[str, str] | None = None) -> Session:
+    async def start(
+        cls,
+        options: dict[str, Any],
+        env: dict[str, str] | None = None,
+        *,
+        prefix: Sequence[str] = (),
+        root: Path = PROGRAMS,
+        messages: list[str] | None = None,
+    ) -> Session:
+        """A server started as `prefix` + `python -m kptr_lsp` (e.g. setpriv, to run it with
+        no privileges), initialised with `options` for the workspace `root`; the messages it
+        shows are appended to `messages`."""
         client = LanguageClient("kptr-bench", "1")
-        await client.start_io(sys.executable, "-m", "kptr_lsp", env=env, cwd=str(ROOT))
+        await client.start_io(*prefix, sys.executable, "-m", "kptr_lsp", env=env, cwd=str(ROOT))
         server = client._server  # the pid, for RSS and CPU time
         assert server is not None and server.stderr is not None
         session = cls(client, server.pid)
@@ -222,10 +233,19 @@ class Session:
         def on_refresh(params: None) -> None:
             return None
 
+        @client.feature(types.WINDOW_LOG_MESSAGE)
+        def on_log(params: types.LogMessageParams) -> None:
+            return None
+
+        @client.feature(types.WINDOW_SHOW_MESSAGE)
+        def on_message(params: types.ShowMessageParams) -> None:
+            if messages is not None:
+                messages.append(params.message)
+
         await client.initialize_async(
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(),
-                root_uri=PROGRAMS.as_uri(),
+                root_uri=root.as_uri(),
                 initialization_options=options,
             )
         )
