@@ -28,6 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -273,6 +274,11 @@ class PchCache:
         # Whether a file's own preamble is chained onto the tree's common base PCH when it has
         # one; `check` of a whole tree turns it off: each file compiles once, on the base.
         self.chain = True
+        # While held (`defer_builds`), builds asked for wait here, one per key, and start when
+        # the last hold is released: after a header edit, the plain compiles of the files that
+        # include it come first, then one rebuild serves them all.
+        self._holds = 0
+        self._deferred: dict[str, tuple[tuple[str, ...], Preamble, str, ReadyPch | None]] = {}
         atexit.register(self.wait)
 
     def lookup(
@@ -354,10 +360,45 @@ class PchCache:
 
     def building(self, cmd: tuple[str, ...], text: str, clang_version: str) -> bool:
         """Whether this compile's PCH, or the base under it, is being built right now (another
-        compile started it)."""
+        compile started it) and worth waiting for: not while builds are deferred (a header was
+        just edited, so a build under way may have read the old one: a plain compile is
+        sooner, and never stale)."""
         keys = [pch_key(cmd, p, clang_version) for p in (preamble_of(text), base_of(text)) if p]
         with self._lock:
-            return any(k in self._building for k in keys)
+            return not self._holds and any(k in self._building for k in keys)
+
+    def defer_builds(self) -> Callable[[], None]:
+        """Hold back the PCH builds that lookups ask for until the returned `release` is called
+        (once; later calls do nothing): the compiles meanwhile are plain ones, on both cores,
+        instead of one of them waiting behind a 16 MB precompile. Builds asked for by several
+        files with one key are one build."""
+        with self._lock:
+            self._holds += 1
+        released = threading.Event()
+
+        def release() -> None:
+            with self._lock:
+                if released.is_set():
+                    return
+                released.set()
+                self._holds -= 1
+                if self._holds:
+                    return
+                deferred, self._deferred = self._deferred, {}
+                for key, (cmd, preamble, cwd, base) in deferred.items():
+                    _, state = self._ready(key, preamble)
+                    if state != "absent":
+                        continue  # built meanwhile (or unusable)
+                    if base is not None and self._ready(base.key, base.preamble)[1] != "ready":
+                        continue  # the base went stale: the next lookup starts it again
+                    self._start(key, cmd, preamble, cwd, base)
+
+        return release
+
+    def deferred(self) -> list[str]:
+        """Keys of the builds held back now (see `defer_builds`)."""
+        with self._lock:
+            return list(self._deferred)
 
     def wait_ready(
         self,
@@ -410,6 +451,9 @@ class PchCache:
         cwd: str,
         base: ReadyPch | None = None,
     ) -> None:
+        if self._holds:
+            self._deferred[key] = (cmd, preamble, cwd, base)
+            return
         root = pch_root()
         root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{key}.", suffix=".pch")

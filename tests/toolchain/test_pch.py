@@ -130,3 +130,31 @@ def test_an_edited_project_header_is_never_served_stale(chain: Path, fresh_cache
     assert "-include-pch" in fixed.command and fixed.findings == ()
     plain = compile_buffer(str(src), text, options=NO_PCH)
     assert _insns(fixed.obj) == _insns(plain.obj) != _insns(before.obj)  # the new COMM_LEN
+
+
+def test_held_builds_wait_for_the_plain_compiles_then_one_serves_both_files(
+    chain: Path, fresh_cache: Path
+) -> None:
+    """What the server does when a header is saved: its includers compile first (plainly,
+    on both cores), then the one preamble they share is built."""
+    first, second = chain / "execsnoop.bpf.c", chain / "exec_count_unchecked.bpf.c"
+    texts = {src: src.read_text() for src in (first, second)}
+    pchs = fresh_cache / "kptr-lsp" / "pch"
+    release = pch.CACHE.defer_builds()
+    try:
+        held = [compile_buffer(str(src), text, options=OPTIONS) for src, text in texts.items()]
+        assert all("-include-pch" not in r.command for r in held)
+        # no precompile ran beside them; the one both asked for waits
+        assert not list(pchs.glob("*.pch")) and not list(pchs.glob(".*"))
+        assert len(pch.CACHE.deferred()) == 1
+    finally:
+        release()
+    release()  # a second release does nothing
+    assert pch.CACHE.deferred() == []
+    pch.CACHE.wait()
+
+    again = [compile_buffer(str(src), text, options=OPTIONS) for src, text in texts.items()]
+    assert all("-include-pch" in r.command for r in again)
+    assert len({r.command[r.command.index("-include-pch") + 1] for r in again}) == 1  # shared
+    assert [_insns(r.obj) for r in again] == [_insns(r.obj) for r in held]
+    assert [r.findings for r in again] == [r.findings for r in held]
