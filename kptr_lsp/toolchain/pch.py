@@ -13,7 +13,9 @@ building it (`-H`). A lookup that finds any of them changed (a project header ed
 uses it: that compile is a plain one and a new PCH is built in the background. clang itself
 refuses a PCH whose inputs changed; then the compile is repeated without it. Files with the
 same command and preamble (two sources of one directory including the same headers) share
-one PCH.
+one PCH. A caller that knows several compiles are coming (the server, after a header its open
+files include was saved) holds builds back with `defer_builds` until they are done: plain
+compiles on both cores, then one rebuild.
 """
 
 from __future__ import annotations
