@@ -136,7 +136,7 @@ class KptrLanguageServer(LanguageServer):
                 includers.append(other)
         if not includers:
             return
-        release = pch.CACHE.defer_builds()
+        release = pch.CACHE.defer_builds(real)  # and stops a rebuild that read it
         loop = asyncio.get_running_loop()
         published = []
         for other in includers:
