@@ -27,12 +27,11 @@ import time
 from pathlib import Path
 
 from lsprotocol import types
-from pygls.lsp.client import LanguageClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from latency import Published, Session, _drain  # noqa: E402
+from latency import Published, Session  # noqa: E402
 
 from kptr_lsp.settings import GuestKernel  # noqa: E402
 from kptr_lsp.targets.fetch import CACHE_DIR, image_digest  # noqa: E402
@@ -66,38 +65,13 @@ async def _start(scratch: Path, image: Path, messages: list[str]) -> Session:
         "XDG_CACHE_HOME": str(scratch / "cache"),
         "TMPDIR": str(scratch),
     }
-    prefix = DROP if os.geteuid() == 0 else []
-    client = LanguageClient("kptr-bench-guest", "1")
-    await client.start_io(*prefix, sys.executable, "-m", "kptr_lsp", env=env, cwd=str(ROOT))
-    server = client._server
-    assert server is not None and server.stderr is not None
-    session = Session(client, server.pid)
-    asyncio.get_running_loop().create_task(_drain(server.stderr))
-
-    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    def on_publish(params: types.PublishDiagnosticsParams) -> None:
-        session.published.setdefault(params.uri, []).append(
-            Published(params.version, list(params.diagnostics), time.perf_counter())
-        )
-        session.arrived.set()
-
-    @client.feature(types.WINDOW_LOG_MESSAGE)
-    def on_log(params: types.LogMessageParams) -> None:
-        return None
-
-    @client.feature(types.WINDOW_SHOW_MESSAGE)
-    def on_message(params: types.ShowMessageParams) -> None:
-        messages.append(params.message)
-
-    await client.initialize_async(
-        types.InitializeParams(
-            capabilities=types.ClientCapabilities(),
-            root_uri=PROGRAM.parent.as_uri(),
-            initialization_options={"guestVerify": str(image), "diagnosticsOnChange": False},
-        )
+    return await Session.start(
+        {"guestVerify": str(image), "diagnosticsOnChange": False},
+        env,
+        prefix=DROP if os.geteuid() == 0 else (),
+        root=PROGRAM.parent,
+        messages=messages,
     )
-    client.initialized(types.InitializedParams())
-    return session
 
 
 def _has_verdict(p: Published) -> bool:

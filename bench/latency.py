@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,9 +203,20 @@ class Session:
     versions: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    async def start(cls, options: dict[str, Any], env: dict[str, str] | None = None) -> Session:
+    async def start(
+        cls,
+        options: dict[str, Any],
+        env: dict[str, str] | None = None,
+        *,
+        prefix: Sequence[str] = (),
+        root: Path = PROGRAMS,
+        messages: list[str] | None = None,
+    ) -> Session:
+        """A server started as `prefix` + `python -m kptr_lsp` (e.g. setpriv, to run it with
+        no privileges), initialised with `options` for the workspace `root`; the messages it
+        shows are appended to `messages`."""
         client = LanguageClient("kptr-bench", "1")
-        await client.start_io(sys.executable, "-m", "kptr_lsp", env=env, cwd=str(ROOT))
+        await client.start_io(*prefix, sys.executable, "-m", "kptr_lsp", env=env, cwd=str(ROOT))
         server = client._server  # the pid, for RSS and CPU time
         assert server is not None and server.stderr is not None
         session = cls(client, server.pid)
@@ -222,10 +233,19 @@ class Session:
         def on_refresh(params: None) -> None:
             return None
 
+        @client.feature(types.WINDOW_LOG_MESSAGE)
+        def on_log(params: types.LogMessageParams) -> None:
+            return None
+
+        @client.feature(types.WINDOW_SHOW_MESSAGE)
+        def on_message(params: types.ShowMessageParams) -> None:
+            if messages is not None:
+                messages.append(params.message)
+
         await client.initialize_async(
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(),
-                root_uri=PROGRAMS.as_uri(),
+                root_uri=root.as_uri(),
                 initialization_options=options,
             )
         )
@@ -405,10 +425,12 @@ async def layout_series(
 
 
 async def header_edit_series(
-    session: Session, hand: ByHand, work: Path, runs: int
+    session: Session, hand: ByHand, work: Path, runs: int, gap_s: float
 ) -> tuple[list[float], list[float]]:
     """An edit to a project header that two open files include: save it, and time until both
-    files' diagnostics are published again (the server), or both rebuilt and loaded (by hand)."""
+    files' diagnostics are published again (the server), or both rebuilt and loaded (by hand);
+    edits `gap_s` apart, the two loops alternating which goes first (the server rebuilds the
+    shared preamble after publishing: whichever runs next competes with that)."""
     layout = LAYOUTS[0]
     mine_dir, theirs_dir = work / "server" / "shared", work / "hand" / "shared"
     files = []
@@ -422,8 +444,8 @@ async def header_edit_series(
         await session.open(path, path.read_text())
     header = mine_dir / "common.h"
     server, by_hand = [], []
-    for i in range(runs + 1):
-        text = COMMON_H.replace("#define SLOTS 1024", f"#define SLOTS {1024 + i}")
+
+    async def edit(text: str) -> float:
         marks = {p.as_uri(): session.mark(p.as_uri()) for p in files[0]}
         start = time.perf_counter()
         header.write_text(text)
@@ -431,11 +453,23 @@ async def header_edit_series(
             types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(header.as_uri()))
         )
         done = [await session.wait(uri, 1, since) for uri, since in marks.items()]
-        if i:  # the first edit also builds the preamble's PCH
-            server.append(max(p.at for p in done) - start)
-            (theirs_dir / "common.h").write_text(text)
-            by_hand.append(sum(hand.run(p) for p in files[1]))
-        await asyncio.sleep(SAVE_GAP_S + 2)  # the rebuilt preamble is ready for the next one
+        return max(p.at for p in done) - start
+
+    def by_hand_edit(text: str) -> float:
+        (theirs_dir / "common.h").write_text(text)
+        return sum(hand.run(p) for p in files[1])
+
+    await edit(COMMON_H.replace("#define SLOTS 1024", "#define SLOTS 1023"))
+    await asyncio.sleep(3)  # the first edit also builds the preamble's PCH
+    for i in range(runs):
+        text = COMMON_H.replace("#define SLOTS 1024", f"#define SLOTS {1024 + i}")
+        await asyncio.sleep(gap_s)
+        if i % 2:
+            by_hand.append(by_hand_edit(text))
+            server.append(await edit(text))
+        else:
+            server.append(await edit(text))
+            by_hand.append(by_hand_edit(text))
     for path in files[0]:
         session.close(path)
     return server, by_hand
@@ -557,7 +591,10 @@ async def main(args: argparse.Namespace) -> None:
                     )
                 )
             print("an edit to a header two open files include ...", flush=True)
-            header_edit = await header_edit_series(session, hand, work, max(3, args.runs // 3))
+            header_runs = max(4, args.runs // 2)
+            header_edit = await header_edit_series(session, hand, work, header_runs, SAVE_GAP_S)
+            print("same, header edits back to back ...", flush=True)
+            header_rapid = await header_edit_series(session, hand, work, header_runs, 0.0)
             memory.append(("layouts and header edit", *session.rss_mb()))
             print(f"edit → syntax diagnostics, {args.runs * 2} edits ...", flush=True)
             syntax = await syntax_series(session, work, args.runs * 2)
@@ -620,13 +657,13 @@ async def main(args: argparse.Namespace) -> None:
         r = median(rapid_mine) / median(rapid_theirs)
         row("    back to back", f"{ms(median(rapid_mine))} / {ms(median(rapid_theirs))}")
         row("    ratio, back to back", f"{r:.2f}x", "target ≤ 0.5x", r <= 0.5)
-    mine, theirs = header_edit
-    row(
-        "  header edit, 2 open files: both re-analysed",
-        f"{ms(median(mine))} / {ms(median(theirs))}",
-    )
-    r = median(mine) / median(theirs)
-    row("    ratio", f"{r:.2f}x", "target ≤ 0.5x", r <= 0.5)
+    for what, (mine, theirs) in (
+        (f"  header edit, 2 open files, {SAVE_GAP_S:g} s apart", header_edit),
+        ("    back to back", header_rapid),
+    ):
+        row(f"{what}: both re-analysed", f"{ms(median(mine))} / {ms(median(theirs))}")
+        r = median(mine) / median(theirs)
+        row("    ratio", f"{r:.2f}x", "target ≤ 0.5x", r <= 0.5)
     row(
         "edit → clang syntax diagnostics (libclang)",
         f"{ms(median(syntax))} / {ms(p95(syntax))}",

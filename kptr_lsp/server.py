@@ -31,10 +31,18 @@ from .settings import GuestKernel, Settings
 from .sources import is_bpf_source
 from .targets.guest import GuestSession, GuestState, accelerator
 from .targets.vm import shutdown_all as shutdown_target_vms
-from .toolchain import warm
+from .toolchain import pch, warm
 from .toolchain.syntax import SyntaxChecker
 
 log = logging.getLogger(__name__)
+# A header's includers hold the preamble rebuild back at most this long (one stuck analysis
+# must not leave every later compile without a PCH).
+_DEFER_PCH_AT_MOST_S = 60.0
+
+
+def _resolve(future: asyncio.Future[None], *_: object) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def internal_error(path: str, text: str, exc: Exception) -> Analysis:
@@ -72,6 +80,9 @@ class KptrLanguageServer(LanguageServer):
         self._told_not_verified = False
         self.guest = GuestSession()  # guestVerify: the session's guest kernel, booted on need
         self._told_guest = False
+        # Futures set when a document's next analysis is published (reanalyse_includers).
+        self._on_published: dict[str, list[asyncio.Future[None]]] = {}
+        self._holding: set[asyncio.Task[None]] = set()  # ... and the tasks that wait for them
 
     # -- helpers used by the feature handlers -------------------------------------------
 
@@ -109,17 +120,45 @@ class KptrLanguageServer(LanguageServer):
         self.scheduler.schedule(uri, delay_s)
 
     def reanalyse_includers(self, uri: str) -> None:
-        """A header was saved: analyse again the open files whose last compile read it (their
-        preamble PCH is rebuilt once, then shared)."""
+        """A header was saved: analyse again the open files whose last compile read it. Their
+        preamble PCHs read the old header: each file is compiled plainly (in parallel), and
+        the rebuild of the preamble, one for files that share it, waits until all of them are
+        published; the next save of any of them compiles on it."""
         path = to_fs_path(uri)
         if path is None:
             return
         real = os.path.realpath(path)
+        includers = []
         for other, analysis in list(self.analyses.items()):
             headers = analysis.compile.headers if analysis.compile is not None else ()
             if other != uri and any(h.path == real for h in headers):
                 log.info("%s saved: analysing %s again", path, to_fs_path(other))
-                self.request_analysis(other)
+                includers.append(other)
+        if not includers:
+            return
+        release = pch.CACHE.defer_builds(real)  # and stops a rebuild that read it
+        loop = asyncio.get_running_loop()
+        published = []
+        for other in includers:
+            self.request_analysis(other)
+            done: asyncio.Future[None] = loop.create_future()
+            self._on_published.setdefault(other, []).append(done)
+            task = self.scheduler.docs[other].task
+            if task is not None:  # closed or superseded before it publishes: done too
+                task.add_done_callback(functools.partial(_resolve, done))
+            published.append(done)
+        held = loop.create_task(self._release_when_published(published, release))
+        self._holding.add(held)
+        held.add_done_callback(self._holding.discard)
+
+    @staticmethod
+    async def _release_when_published(
+        published: list[asyncio.Future[None]], release: Callable[[], None]
+    ) -> None:
+        try:
+            await asyncio.wait(published, timeout=_DEFER_PCH_AT_MOST_S)
+        finally:
+            release()
 
     def request_syntax(self, uri: str) -> None:
         """clang's diagnostics for the text just typed (libclang, milliseconds), published
@@ -179,6 +218,8 @@ class KptrLanguageServer(LanguageServer):
         self.analyses.pop(uri, None)
         self.shown.pop(uri, None)
         self._syntax_wanted.pop(uri, None)
+        for waiting in self._on_published.pop(uri, []):
+            _resolve(waiting)  # closed: it publishes nothing more
         path = to_fs_path(uri)
         if path is not None:
             self.syntax.forget(path)
@@ -243,6 +284,8 @@ class KptrLanguageServer(LanguageServer):
             return  # a newer version is on its way: never publish stale findings
         self.analyses[uri] = analysis
         self._publish_analysis(uri, version, analysis)
+        for waiting in self._on_published.pop(uri, []):
+            _resolve(waiting)
         # In a task of its own: a newer edit superseding this run must not leave these
         # diagnostics beside the previous version's lenses.
         views = loop.create_task(self._update_views(uri, analysis))

@@ -13,7 +13,9 @@ building it (`-H`). A lookup that finds any of them changed (a project header ed
 uses it: that compile is a plain one and a new PCH is built in the background. clang itself
 refuses a PCH whose inputs changed; then the compile is repeated without it. Files with the
 same command and preamble (two sources of one directory including the same headers) share
-one PCH.
+one PCH. A caller that knows several compiles are coming (the server, after a header its open
+files include was saved) holds builds back with `defer_builds` until they are done: plain
+compiles on both cores, then one rebuild.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,6 +261,8 @@ class _Build:
     source: bytes
     started_ns: int
     base: ReadyPch | None  # the PCH this one is chained onto
+    cmd: tuple[str, ...]
+    preamble: Preamble
 
 
 class PchCache:
@@ -273,6 +278,14 @@ class PchCache:
         # Whether a file's own preamble is chained onto the tree's common base PCH when it has
         # one; `check` of a whole tree turns it off: each file compiles once, on the base.
         self.chain = True
+        # While held (`defer_builds`), builds asked for wait here, one per key, and start when
+        # the last hold is released: after a header edit, the plain compiles of the files that
+        # include it come first, then one rebuild serves them all.
+        self._holds = 0
+        self._deferred: dict[str, tuple[tuple[str, ...], Preamble, str, ReadyPch | None]] = {}
+        self._builds: dict[str, _Build] = {}  # the ones running
+        self._stopped: set[subprocess.Popen[bytes]] = set()  # killed: a header they read changed
+        self._read_by: dict[str, frozenset[str]] = {}  # key → headers its last PCH read
         atexit.register(self.wait)
 
     def lookup(
@@ -319,13 +332,15 @@ class PchCache:
             if _unchanged(failed):
                 return None, "unusable"
             del self._unusable[key]  # a header was edited: worth another try
-        if key in self._building:
+        if self._live(key):
             return None, "building"  # the finisher removes it when done
         path = pch_root() / f"{key}.pch"
         if path.is_file():
             deps = self._deps.get(key)
             if deps is None:
                 deps = self._read_deps(path.with_suffix(".deps"))
+            if deps is not None:
+                self._read_by[key] = frozenset(deps)
             if deps is not None and _unchanged(deps) and self._base_unchanged(path):
                 self._deps[key] = deps
                 with contextlib.suppress(OSError):
@@ -354,10 +369,57 @@ class PchCache:
 
     def building(self, cmd: tuple[str, ...], text: str, clang_version: str) -> bool:
         """Whether this compile's PCH, or the base under it, is being built right now (another
-        compile started it)."""
+        compile started it) and worth waiting for: not while builds are deferred (a header was
+        just edited, so a build under way may have read the old one: a plain compile is
+        sooner, and never stale)."""
         keys = [pch_key(cmd, p, clang_version) for p in (preamble_of(text), base_of(text)) if p]
         with self._lock:
-            return any(k in self._building for k in keys)
+            return not self._holds and any(self._live(k) for k in keys)
+
+    def _live(self, key: str) -> bool:
+        proc = self._building.get(key)
+        return proc is not None and proc not in self._stopped
+
+    def defer_builds(self, changed: str | None = None) -> Callable[[], None]:
+        """Hold back the PCH builds that lookups ask for until the returned `release` is called
+        (once; later calls do nothing): the compiles meanwhile are plain ones, on both cores,
+        instead of one of them waiting behind a 16 MB precompile. Builds asked for by several
+        files with one key are one build. A running build whose preamble read the header
+        `changed` last time is stopped (it may have read the old text: its PCH would never
+        be used) and held back too."""
+        with self._lock:
+            self._holds += 1
+            for key, build in list(self._builds.items()):
+                if changed is not None and changed in self._read_by.get(key, ()):
+                    build.proc.kill()
+                    self._stopped.add(build.proc)
+                    del self._builds[key]
+                    self._deferred[key] = (build.cmd, build.preamble, build.cwd, build.base)
+        released = threading.Event()
+
+        def release() -> None:
+            with self._lock:
+                if released.is_set():
+                    return
+                released.set()
+                self._holds -= 1
+                if self._holds:
+                    return
+                deferred, self._deferred = self._deferred, {}
+                for key, (cmd, preamble, cwd, base) in deferred.items():
+                    _, state = self._ready(key, preamble)
+                    if state != "absent":
+                        continue  # built meanwhile (or unusable)
+                    if base is not None and self._ready(base.key, base.preamble)[1] != "ready":
+                        continue  # the base went stale: the next lookup starts it again
+                    self._start(key, cmd, preamble, cwd, base)
+
+        return release
+
+    def deferred(self) -> list[str]:
+        """Keys of the builds held back now (see `defer_builds`)."""
+        with self._lock:
+            return list(self._deferred)
 
     def wait_ready(
         self,
@@ -410,6 +472,9 @@ class PchCache:
         cwd: str,
         base: ReadyPch | None = None,
     ) -> None:
+        if self._holds:
+            self._deferred[key] = (cmd, preamble, cwd, base)
+            return
         root = pch_root()
         root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{key}.", suffix=".pch")
@@ -433,8 +498,17 @@ class PchCache:
         )
         self._building[key] = proc
         build = _Build(
-            key, proc, tmp, cwd, source.encode("utf-8", "surrogateescape"), started_ns, base
+            key,
+            proc,
+            tmp,
+            cwd,
+            source.encode("utf-8", "surrogateescape"),
+            started_ns,
+            base,
+            cmd,
+            preamble,
         )
+        self._builds[key] = build
         finisher = threading.Thread(
             target=self._finish, args=(build, root), name="kptr-pch", daemon=True
         )
@@ -453,8 +527,10 @@ class PchCache:
         err = raw.decode(errors="replace")
         target = root / f"{build.key}.pch"
         with self._lock:
+            stopped = proc in self._stopped
+            self._stopped.discard(proc)
             # A warning while precompiling would vanish from later compiles: not worth it then.
-            ok = proc.returncode == 0 and not without_header_lines(err).strip()
+            ok = not stopped and proc.returncode == 0 and not without_header_lines(err).strip()
             deps = {
                 h.path: _settled(h.path, build.started_ns) for h in included_headers(err, build.cwd)
             }
@@ -483,10 +559,14 @@ class PchCache:
                             target.with_suffix(".base").unlink()
                     os.replace(build.tmp, target)
                     self._deps[build.key] = deps
+                    self._read_by[build.key] = frozenset(deps)
                     self._prune(root)
-            if not ok:
+            if not ok and not stopped:
                 self._unusable[build.key] = deps
-            self._building.pop(build.key, None)
+            if self._building.get(build.key) is proc:  # not a build started after a stop
+                del self._building[build.key]
+            if self._builds.get(build.key) is build:
+                del self._builds[build.key]
             with contextlib.suppress(OSError):
                 os.unlink(build.tmp)
 

@@ -12,7 +12,8 @@ import pytest
 
 from kptr_lsp.elf.objfile import ObjectFile
 from kptr_lsp.toolchain import pch
-from kptr_lsp.toolchain.compile import CompileOptions, compile_buffer
+from kptr_lsp.toolchain.clang import find_clang
+from kptr_lsp.toolchain.compile import CompileOptions, build_command, compile_buffer
 
 SOURCE = """\
 /* a program */
@@ -130,3 +131,61 @@ def test_an_edited_project_header_is_never_served_stale(chain: Path, fresh_cache
     assert "-include-pch" in fixed.command and fixed.findings == ()
     plain = compile_buffer(str(src), text, options=NO_PCH)
     assert _insns(fixed.obj) == _insns(plain.obj) != _insns(before.obj)  # the new COMM_LEN
+
+
+def test_held_builds_wait_for_the_plain_compiles_then_one_serves_both_files(
+    chain: Path, fresh_cache: Path
+) -> None:
+    """What the server does when a header is saved: its includers compile first (plainly,
+    on both cores), then the one preamble they share is built."""
+    first, second = chain / "execsnoop.bpf.c", chain / "exec_count_unchecked.bpf.c"
+    texts = {src: src.read_text() for src in (first, second)}
+    pchs = fresh_cache / "kptr-lsp" / "pch"
+    release = pch.CACHE.defer_builds()
+    try:
+        held = [compile_buffer(str(src), text, options=OPTIONS) for src, text in texts.items()]
+        assert all("-include-pch" not in r.command for r in held)
+        # no precompile ran beside them; the one both asked for waits
+        assert not list(pchs.glob("*.pch")) and not list(pchs.glob(".*"))
+        assert len(pch.CACHE.deferred()) == 1
+    finally:
+        release()
+    release()  # a second release does nothing
+    assert pch.CACHE.deferred() == []
+    pch.CACHE.wait()
+
+    again = [compile_buffer(str(src), text, options=OPTIONS) for src, text in texts.items()]
+    assert all("-include-pch" in r.command for r in again)
+    assert len({r.command[r.command.index("-include-pch") + 1] for r in again}) == 1  # shared
+    assert [_insns(r.obj) for r in again] == [_insns(r.obj) for r in held]
+    assert [r.findings for r in again] == [r.findings for r in held]
+
+
+def test_a_rebuild_that_read_the_saved_header_is_stopped_and_held_back(
+    chain: Path, fresh_cache: Path
+) -> None:
+    src = chain / "execsnoop.bpf.c"
+    text = src.read_text()
+    compile_buffer(str(src), text, options=OPTIONS)
+    pch.CACHE.wait()
+    common = chain / "common.h"
+    clang = find_clang(None)
+    cmd = build_command(str(src), text, OPTIONS, clang)
+    version = ".".join(map(str, clang.version))
+    common.write_text(common.read_text().replace("COMM_LEN 16", "COMM_LEN 24"))
+    assert pch.CACHE.lookup(cmd, text, version, str(chain)) is None  # stale: a rebuild starts
+    assert pch.CACHE.building(cmd, text, version)
+    # saved again while that rebuild runs: it may have read either text, so it is stopped
+    common.write_text(common.read_text().replace("COMM_LEN 24", "COMM_LEN 32"))
+    release = pch.CACHE.defer_builds(str(common))
+    try:
+        assert len(pch.CACHE.deferred()) == 1
+        pch.CACHE.wait()
+        assert not list((fresh_cache / "kptr-lsp" / "pch").glob("*.pch"))
+    finally:
+        release()
+    pch.CACHE.wait()
+    rebuilt = compile_buffer(str(src), text, options=OPTIONS)
+    assert "-include-pch" in rebuilt.command  # not given up on: rebuilt after the release
+    plain = compile_buffer(str(src), text, options=NO_PCH)
+    assert _insns(rebuilt.obj) == _insns(plain.obj) and rebuilt.findings == plain.findings == ()
