@@ -284,11 +284,12 @@ class KptrLanguageServer(LanguageServer):
             return  # a newer version is on its way: never publish stale findings
         self.analyses[uri] = analysis
         self._publish_analysis(uri, version, analysis)
+        baseline = self.views.published(uri, analysis)  # before any save can come in
         for waiting in self._on_published.pop(uri, []):
             _resolve(waiting)
         # In a task of its own: a newer edit superseding this run must not leave these
         # diagnostics beside the previous version's lenses.
-        views = loop.create_task(self._update_views(uri, analysis))
+        views = loop.create_task(self._update_views(uri, analysis, baseline))
         self._views_due[uri] = views
         await asyncio.shield(views)
         if analysis.wants_guest:
@@ -369,8 +370,11 @@ class KptrLanguageServer(LanguageServer):
         for uri in list(self.scheduler.docs):
             self.request_analysis(uri)
 
-    async def _update_views(self, uri: str, analysis: Analysis) -> None:
-        """Lenses and outline of the analysis just published for `uri`."""
+    async def _update_views(
+        self, uri: str, analysis: Analysis, baseline: dict[str, int] | None
+    ) -> None:
+        """Lenses and outline of the analysis just published for `uri`; `baseline`: the
+        instruction counts its lenses compare with."""
         try:
             if analysis.model is not None:
                 # They need declaration lines: walk the DWARF off the event loop, after the
@@ -379,7 +383,7 @@ class KptrLanguageServer(LanguageServer):
                     self.executor, len, analysis.model.decls.functions
                 )
             if self.analyses.get(uri) is analysis:  # not closed or superseded meanwhile
-                self.views.analysed(uri, analysis)
+                self.views.analysed(uri, analysis, baseline)
                 self._refresh_code_lenses()
                 self._refresh_inlay_hints()
         except Exception:  # e.g. the executor shut down: the lenses stay as they were

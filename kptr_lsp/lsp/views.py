@@ -34,12 +34,16 @@ class ProgramViews:
         self._history.setdefault(uri, SaveHistory()).saved(text)
         self._cost_history.setdefault(uri, SaveHistory()).saved(text)
 
-    def analysed(self, uri: str, analysis: Analysis) -> None:
+    def published(self, uri: str, analysis: Analysis) -> dict[str, int] | None:
+        """The analysis was just published: it joins the save history now, in publish order,
+        and the counts its lens compares with are returned. Not later, when its lenses are
+        built (after a DWARF walk): a save arriving meanwhile would make a saved text look
+        unsaved, and the next save's lens would have nothing to compare with."""
         if analysis.model is None:
-            return  # does not compile: keep showing the last version that did
+            return None  # does not compile: keep showing the last version that did
         history = self._history.setdefault(uri, SaveHistory())
         # The baseline is taken before this analysis joins the history.
-        self._lenses[uri] = program_lenses(analysis, history.baseline(analysis.text))
+        baseline = history.baseline(analysis.text)
         history.record(analysis.text, insn_counts(analysis))
         if analysis.verbose is not None:
             costs = self._cost_history.setdefault(uri, SaveHistory())
@@ -49,6 +53,14 @@ class ProgramViews:
             analysis.verbose.baseline = base
             analysis.verbose.source = analysis.text
             costs.record(analysis.text, analysis.verbose)
+        return baseline
+
+    def analysed(self, uri: str, analysis: Analysis, baseline: dict[str, int] | None) -> None:
+        """Its lenses and outline, once its declaration lines are read; `baseline` is what
+        `published` returned for it."""
+        if analysis.model is None:
+            return  # does not compile: keep showing the last version that did
+        self._lenses[uri] = program_lenses(analysis, baseline)
         self._compiled[uri] = analysis
 
     def forget(self, uri: str) -> None:

@@ -110,11 +110,34 @@ def test_vscode_shows_the_verifier_error_on_its_line(
     assert result["line"] == expect.line, where
     assert expect.text in result["message"], where
     assert expect.line in result["squiggleLines"], where
+    # The causal path and the fix point are in the Problems view, under the diagnostic: every
+    # related entry the server gives this diagnostic (as `check --format json` reports it), on
+    # its line, and the lines the example marks RELATED among them.
+    shown = [(r["line"], r["message"]) for r in result["related"]]
+    wanted = _related_of(REJECTED, expect.line, expect.text)
+    assert any(m.startswith("fix here:") for _, m in wanted), wanted
+    assert shown == wanted, where
+    assert set(read_expectations(REJECTED).related_lines) <= {line for line, _ in shown}
     assert proc.returncode == 0, where
     assert screenshot.exists(), where
     # code-server's IPC sockets live in the run's own temp dir, which is removed with it.
     left = {n for n in set(os.listdir(tempfile.gettempdir())) - tmp_before if "vscode" in n}
     assert not left, f"left in {tempfile.gettempdir()}: {sorted(left)}"
+
+
+def _related_of(path: Path, line: int, text: str) -> list[tuple[int, str]]:
+    """(line, message) of each related entry of the finding on `line` whose message holds
+    `text`, as the checkout's kptr-lsp reports it for `path`."""
+    proc = subprocess.run(
+        [str(ROOT / ".venv/bin/kptr-lsp"), "check", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    (report,) = json.loads(proc.stdout)
+    (finding,) = [f for f in report["findings"] if f["line"] == line and text in f["message"]]
+    return [(r["line"], r["message"]) for r in finding["related"]]
 
 
 def test_vscode_restricted_mode_runs_the_server_with_defaults(

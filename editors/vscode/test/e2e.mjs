@@ -10,6 +10,8 @@
 // parent folder), so kptr-lsp is removed from PATH. N is the 1-based line where the verifier
 // error must land, TEXT a part of its message. Prints one JSON line with what it saw; exit 0
 // when the diagnostic was found on line N. Every process it starts is killed before it exits.
+// `related` in the JSON: the diagnostic's related rows in the Problems view ({line, message}:
+// the causal path, `fix here:`), read with the panel made tall enough to draw them all.
 // --restricted: workspace trust on and the folder left untrusted (Restricted Mode); the run
 // stops after the diagnostic, reporting the extension's output and the initialize request.
 import { spawn, spawnSync } from "node:child_process";
@@ -196,7 +198,7 @@ async function main() {
   context = await chromium.launchPersistentContext(browserProfile, {
     executablePath: opt.chromium,
     headless: true,
-    viewport: { width: 1280, height: 760 },
+    viewport: { width: 1360, height: 900 },
     // Signals are ours: cleanup() closes the browser, stops code-server and removes tmp.
     handleSIGINT: false,
     handleSIGTERM: false,
@@ -275,6 +277,22 @@ async function main() {
   });
   result.ok = result.line === wantLine && result.squiggleLines.includes(wantLine);
 
+  // The diagnostic's related information (the causal path, `fix here:`) is listed under it in
+  // the Problems view, one row each: make the panel tall enough that every row is drawn (the
+  // list renders only the rows in view), then read them.
+  await page.keyboard.press("Control+B"); // the side bar closed: the rows' full width
+  await growProblemsPanel(page, 400);
+  await marker.click(); // the editor is shorter now: reveal the line again
+  const related = page.locator(".markers-panel .monaco-list-row", { hasText: "fix here:" }).first();
+  await related.waitFor({ timeout: 10_000 }).catch(() => {});
+  result.related = [];
+  for (const row of await page.locator(".markers-panel .monaco-list-row").all()) {
+    // A related row's aria-label: `<message> at line N and character M in <file>`.
+    const label = ((await row.getAttribute("aria-label")) ?? "").replace(/\s+/g, " ").trim();
+    const r = /^(.*) at line (\d+) and character (\d+) in \S+$/.exec(label);
+    if (r) result.related.push({ line: Number(r[2]), message: r[1] });
+  }
+
   if (opt.screenshot) {
     fs.mkdirSync(path.dirname(path.resolve(opt.screenshot)), { recursive: true });
     await page.screenshot({ path: path.resolve(opt.screenshot) });
@@ -334,6 +352,28 @@ async function main() {
   await marker.waitFor();
   log("restarted; the diagnostic is back");
   result.ok = result.ok && result.settingsReachServer && result.restarted;
+}
+
+// Drag the sash above the panel until the panel is `height` pixels tall (the editor keeps
+// the rest of the window).
+async function growProblemsPanel(page, height) {
+  const panel = await page.locator(".part.panel").first().boundingBox();
+  if (!panel || panel.height >= height) return;
+  const sash = await page.evaluate((top) => {
+    for (const el of document.querySelectorAll(".monaco-sash.horizontal")) {
+      const r = el.getBoundingClientRect();
+      if (r.width > 200 && Math.abs(r.top + r.height / 2 - top) <= 4) {
+        return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+      }
+    }
+    return null;
+  }, panel.y);
+  if (!sash) return;
+  await page.mouse.move(sash.x, sash.y);
+  await page.mouse.down();
+  await page.mouse.move(sash.x, sash.y - (height - panel.height), { steps: 8 });
+  await page.mouse.up();
+  await page.waitForTimeout(300);
 }
 
 // The text of an output channel, from its log file under the user data dir.
