@@ -23,13 +23,13 @@ vim.cmd('syntax on')
 LUA
 export XDG_CONFIG_HOME=$tmp/config XDG_DATA_HOME=$tmp/data XDG_STATE_HOME=$tmp/state
 export XDG_CACHE_HOME=$tmp/cache
-tmux new-session -d -s "$session" -x 120 -y 40 -c "$tmp" \
+tmux new-session -d -s "$session" -x 120 -y 42 -c "$tmp" \
   "env TERM=xterm-256color $nvim -n -i NONE -u $tmp/init.lua +$line rejected.bpf.c"
 for _ in $(seq 1 600); do  # up to 60 s for the diagnostic's sign
   if tmux capture-pane -p -t "$session" | grep -q '^E '; then break; fi
   sleep 0.1
 done
-tmux send-keys -t "$session" "${line}Gzz" ''
+tmux send-keys -t "$session" "${line}Gzt" C-y C-y C-y C-y C-y C-y  # six lines of context above
 sleep 0.3
 tmux send-keys -t "$session" ':lua vim.diagnostic.open_float()' Enter
 sleep 1
