@@ -40,7 +40,7 @@ def test_check_prints_the_rejection_gcc_style_and_fails(kernel: None) -> None:
     assert f"examples/rejected.bpf.c:{line}:" in proc.stdout
     assert "error: Unreleased reference" in proc.stdout
     # The catalogue's explanation follows the kernel's words, indented.
-    assert "\n    Fix: Release it on every path" in proc.stdout
+    assert "\n    Fix: Release it on the leaking path" in proc.stdout
     # The clean file gets its verdict line and nothing with a line number.
     assert "examples/clean.bpf.c:" not in proc.stdout.replace("examples/clean.bpf.c: ", "")
 
@@ -64,7 +64,10 @@ def test_check_json_names_programs_and_verdicts(kernel: None) -> None:
     assert errors[0]["related"], "the leak's exit should be related information"
     # The leak is in the explanation catalogue: why and how to fix, in plain words.
     assert errors[0]["explanation_id"] == "reference-leak"
-    assert "Fix: Release it on every path" in errors[0]["explanation"]
+    assert "Fix: Release it on the leaking path" in errors[0]["explanation"]
+    # …naming this program's acquire and its matching release, not a list of possibilities.
+    assert "by bpf_kptr_xchg()" in errors[0]["explanation"]
+    assert "The matching release is bpf_task_release()" in errors[0]["explanation"]
 
 
 def test_check_missing_file_is_an_error_not_a_crash() -> None:

@@ -46,7 +46,7 @@ with tempfile.TemporaryDirectory() as folder:
         analysis = analyse(str(path), text, settings, workspace_root=folder)
         assert analysis.model is not None, analysis.findings
         len(analysis.model.decls.functions)  # the lenses' DWARF walk
-        views.analysed(uri, analysis)
+        views.analysed(uri, analysis, views.published(uri, analysis))
         del analysis
         gc.collect()
         out.append((tracemalloc.get_traced_memory()[0], anon_kib()))
