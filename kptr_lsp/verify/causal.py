@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..findings import Finding, FixKind, FixPoint, Location, PathEvent
@@ -1199,12 +1199,3 @@ def with_causal_path(
         explained_by=EXPLAINED_BY,
         fix_points=tuple(fixes),
     )
-
-
-def lines_of(path: CausalPath) -> list[tuple[str, int]]:
-    """The source lines the path names, in order, once each (for comparisons)."""
-    return list(dict.fromkeys((s.file, s.line) for s in path.steps if s.line))
-
-
-def as_mapping(path: CausalPath) -> Mapping[str, object]:
-    return dataclasses.asdict(path)
