@@ -314,11 +314,13 @@ class KptrLanguageServer(LanguageServer):
             )
         if analysis.host_refused and analysis.guest_label and not self._told_guest:
             self._told_guest = True
+            up = self.guest.state().ready
+            accel = accelerator(up.vm if up is not None else None, why=False)
             self.window_show_message(
                 types.ShowMessageParams(
                     types.MessageType.Info,
                     f"kptr-lsp: programs are verified in guest kernel {analysis.guest_label} "
-                    f"(qemu, {self._guest_accel()}) because this machine's kernel refused bpf(): "
+                    f"(qemu, {accel}) because this machine's kernel refused bpf(): "
                     f"{analysis.host_refused}. Each verifier diagnostic names that kernel. "
                     "For verification by this machine's kernel instead, run kptr-lsp with "
                     "CAP_BPF and CAP_PERFMON, or set verifyHelper (see the README, 'Running "
@@ -331,10 +333,6 @@ class KptrLanguageServer(LanguageServer):
         what the host will not load), else None."""
         state = self.guest.state()
         return state.kernel if state.ready is not None else None
-
-    def _guest_accel(self) -> str:
-        up = self.guest.state().ready
-        return up.vm.booted.accel if up is not None and up.vm.booted is not None else "TCG"
 
     async def _start_guest(self) -> None:
         """Boot the session's guest kernel in the background (once), with work-done progress;

@@ -146,12 +146,13 @@ def _same_series(spec: str, release: str) -> bool:
     return v is not None and found is not None and v[:2] == (int(found[1]), int(found[2]))
 
 
-def accelerator(vm: TargetVM | None) -> str:
-    """How the guest runs: `KVM`, or `TCG` (emulation) and why not KVM when it was tried."""
+def accelerator(vm: TargetVM | None, *, why: bool = True) -> str:
+    """How the guest runs: `KVM`, or `TCG` (emulation) and, with `why`, why not KVM when it
+    was tried."""
     booted = vm.booted if vm is not None else None
     if booted is None:
         return "TCG"
-    return f"{booted.accel}; {booted.accel_note}" if booted.accel_note else booted.accel
+    return f"{booted.accel}; {booted.accel_note}" if why and booted.accel_note else booted.accel
 
 
 @dataclass(frozen=True)
