@@ -121,9 +121,10 @@ class KptrLanguageServer(LanguageServer):
 
     def reanalyse_includers(self, uri: str) -> None:
         """A header was saved: analyse again the open files whose last compile read it. Their
-        preamble PCHs read the old header: each file is compiled plainly (in parallel), and
-        the rebuild of the preamble, one for files that share it, waits until all of them are
-        published; the next save of any of them compiles on it."""
+        preamble PCHs read the old header: each file is compiled (in parallel) on the kernel's
+        types alone when it reaches vmlinux.h first (toolchain/kernel_base.py), else plainly,
+        and the rebuild of the preamble, one for files that share it, waits until all of them
+        are published; the next save of any of them compiles on it."""
         path = to_fs_path(uri)
         if path is None:
             return

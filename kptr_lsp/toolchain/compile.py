@@ -257,20 +257,29 @@ def compile_buffer(
     if options.use_pch and pch.CACHE.building(cmd, text, _version(clang)):
         # An earlier compile (this file's last save, or another file with the same preamble)
         # is building the PCH: on two cores, waiting for it beats a third heavy clang.
-        ready = pch.CACHE.wait_ready(cmd, text, _version(clang), cwd, options.timeout_s, cancelled)
+        ready = pch.CACHE.wait_ready(
+            cmd, text, _version(clang), cwd, options.timeout_s, cancelled, kernel_base=True
+        )
     elif options.use_pch:
-        ready = pch.CACHE.lookup(cmd, text, _version(clang), cwd)
+        ready = pch.CACHE.lookup(cmd, text, _version(clang), cwd, kernel_base=True)
     if ready is not None:
         with_pch = (*cmd[:-5], "-include-pch", ready.path, *cmd[-5:])
         # The preamble's lines come from the PCH: clang reads them emptied, lines kept.
         rest = _line_directive(path) + ready.preamble.blanked(text)
         rest_in = rest.encode("utf-8", errors="surrogateescape")
         returncode, out, err = _run(with_pch, rest_in, cwd, options.timeout_s, cancelled)
-        if returncode not in (0, None) and pch.PCH_REFUSED.search(err.decode(errors="replace")):
+        said = err.decode("utf-8", errors="surrogateescape")
+        listed = ready.stderr_of(said, cwd)
+        if returncode not in (0, None) and pch.PCH_REFUSED.search(said):
             pch.CACHE.refused(ready.key)  # an input changed since it was built: compile without
             returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)
+        elif listed is None:
+            # clang opened other headers than the kernel-types PCH stands for: without it
+            log.info("%s: the kernel-types PCH does not fit this compile; compiling without", path)
+            pch.CACHE.misfit(ready)
+            returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)
         else:
-            cmd, err = with_pch, ready.header_lines.encode() + err
+            cmd, err = with_pch, listed.encode("utf-8", errors="surrogateescape")
     else:
         returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)
     duration = time.perf_counter() - start

@@ -10,18 +10,21 @@ same lines, so the code compiled and every diagnostic's position are those of a 
 A PCH is keyed by the clang command, the preamble's text and the vmlinux.h the command could
 pick up; it also records the identity (inode, size, mtime) of every header clang read while
 building it (`-H`). A lookup that finds any of them changed (a project header edited) never
-uses it: that compile is a plain one and a new PCH is built in the background. clang itself
-refuses a PCH whose inputs changed; then the compile is repeated without it. Files with the
-same command and preamble (two sources of one directory including the same headers) share
-one PCH. A caller that knows several compiles are coming (the server, after a header its open
-files include was saved) holds builds back with `defer_builds` until they are done: plain
-compiles on both cores, then one rebuild.
+uses it: that compile is on the kernel's types alone (a PCH of just vmlinux.h, when the file
+reaches vmlinux.h first: toolchain/kernel_base.py; built the first time that happens) or a
+plain one, and a new PCH is built in the background. clang itself refuses a PCH whose inputs
+changed; then the compile is repeated without it. Files with the same command and preamble
+(two sources of one directory including the same headers) share one PCH. A caller that knows
+several compiles are coming (the server, after a header its open files include was saved)
+holds builds back with `defer_builds` until they are done: compiles on both cores, then one
+rebuild.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -35,13 +38,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kptr_lsp.toolchain import vmlinux
+from kptr_lsp.toolchain.directives import code_lines
 from kptr_lsp.toolchain.headers import included_headers, without_header_lines
+from kptr_lsp.toolchain.kernel_base import Chain, chain_to_vmlinux
 
 _BUILD_TIMEOUT_S = 60.0
 _MTIME_SLACK_NS = 0
 _KEEP = 6  # PCHs are ~16 MB each: keep the most recently used few
 _FORMAT = "2"
 _KEEP_CHAINED = 64  # chained onto a base: kilobytes each
+_MISSING = ("absent", "stale")  # a PCH to build
 # clang's words when a PCH cannot be used (inputs modified, flags differ, bad file)
 PCH_REFUSED = re.compile(r"precompiled header|PCH file|AST file", re.IGNORECASE)
 _HEADER_LINE = re.compile(r"^\.+ \S")
@@ -72,30 +78,20 @@ class ReadyPch:
     key: str
     path: str
     # clang's `-H` lines for the precompiled headers: a compile that loads the PCH does not
-    # list them, so they are put back in front of its stderr (hovers name the headers used).
+    # list them, so they are put back in its stderr (hovers name the headers used).
     header_lines: str
     preamble: Preamble
+    # The kernel's types alone (toolchain/kernel_base.py), standing for the vmlinux.h the file
+    # reaches through these headers: the compile reads the whole text.
+    chain: Chain | None = None
 
-
-def _logical_lines(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, text) of each line, backslash continuations joined; end includes the
-    newline."""
-    out: list[tuple[int, int, str]] = []
-    pos = 0
-    while pos < len(text):
-        start, parts = pos, []
-        while True:
-            nl = text.find("\n", pos)
-            end = len(text) if nl < 0 else nl + 1
-            piece = text[pos:end].rstrip("\r\n")
-            pos = end
-            if piece.endswith("\\") and pos < len(text):
-                parts.append(piece[:-1])
-                continue
-            parts.append(piece)
-            break
-        out.append((start, pos, "".join(parts)))
-    return out
+    def stderr_of(self, err: str, cwd: str) -> str | None:
+        """A compile's stderr with the precompiled headers' `-H` lines put back, as a plain
+        compile prints it; None when clang's list shows this PCH did not stand for what the
+        file includes (then compile without it)."""
+        if self.chain is None:
+            return self.header_lines + err
+        return self.chain.headers_after(err, cwd, self.header_lines)
 
 
 @dataclass(frozen=True)
@@ -112,30 +108,7 @@ def _scan(text: str) -> _Scan:
     directives: list[str] = []
     cuts: list[tuple[int, int]] = []
     depth = 0
-    in_comment = False
-    for _start, stop, line in _logical_lines(text):
-        rest = line
-        code = ""
-        # strip comments, remembering a block comment that runs on
-        while rest:
-            if in_comment:
-                close = rest.find("*/")
-                if close < 0:
-                    rest = ""
-                    break
-                in_comment, rest = False, rest[close + 2 :]
-                continue
-            cut = [i for i in (rest.find("/*"), rest.find("//")) if i >= 0]
-            if not cut:
-                code, rest = code + rest, ""
-                break
-            i = min(cut)
-            code += rest[:i] + " "
-            if rest.startswith("//", i):
-                rest = ""
-            else:
-                in_comment, rest = True, rest[i + 2 :]
-        code = code.strip()
+    for stop, code, in_comment in code_lines(text):
         if not code:
             if depth == 0 and not in_comment:
                 cuts.append((stop, len(directives)))
@@ -286,14 +259,24 @@ class PchCache:
         self._builds: dict[str, _Build] = {}  # the ones running
         self._stopped: set[subprocess.Popen[bytes]] = set()  # killed: a header they read changed
         self._read_by: dict[str, frozenset[str]] = {}  # key → headers its last PCH read
+        # (kernel-types PCH, chain) pairs whose compile opened other headers than the chain
+        self._misfits: set[tuple[str, Chain]] = set()
         atexit.register(self.wait)
 
     def lookup(
-        self, cmd: tuple[str, ...], text: str, clang_version: str, cwd: str
+        self,
+        cmd: tuple[str, ...],
+        text: str,
+        clang_version: str,
+        cwd: str,
+        *,
+        kernel_base: bool = False,
     ) -> ReadyPch | None:
         """The PCH ready for this compile: the file's own preamble, else (while that one is
         built, or after a header it read changed) the tree's common base under it; else start
-        building what is missing and return None."""
+        building what is missing and return None. With `kernel_base` (a caller that checks
+        `ReadyPch.stderr_of`), the kernel's types alone serve when neither is ready; they are
+        built the first time a header the preamble read changes, when they would have served."""
         preamble = preamble_of(text)
         if preamble is None:
             return None
@@ -312,21 +295,45 @@ class PchCache:
             if ready is not None:
                 return ready
             if base is None:
-                if state == "absent":
+                if state in _MISSING:
                     self._start(key, cmd, preamble, cwd)
-                return None
+                if not kernel_base:
+                    return None
+                return self._kernel_base(cmd, text, clang_version, cwd, build=state == "stale")
             base_key = pch_key(cmd, base, clang_version)
             base_ready, base_state = self._ready(base_key, base)
             if base_ready is None:
-                if base_state == "absent":
+                if base_state in _MISSING:
                     self._start(base_key, cmd, base, cwd)
-                return None
-            if state == "absent" and self.chain:
+                if not kernel_base:
+                    return None
+                return self._kernel_base(cmd, text, clang_version, cwd, build=False)
+            if state in _MISSING and self.chain:
                 self._start(key, cmd, preamble, cwd, base_ready)
             return base_ready
 
+    def _kernel_base(
+        self, cmd: tuple[str, ...], text: str, clang_version: str, cwd: str, *, build: bool
+    ) -> ReadyPch | None:
+        """The kernel's types alone, precompiled, when the file reaches vmlinux.h first
+        (toolchain/kernel_base.py); started when `build` and missing. Under the lock."""
+        chain = chain_to_vmlinux(text, cmd, cwd)
+        if chain is None or any(c in chain.vmlinux for c in '"\\\n'):
+            return None
+        preamble = Preamble("", 0, f'#include "{chain.vmlinux}"\n')
+        key = pch_key(cmd, preamble, clang_version)
+        if (key, chain) in self._misfits:
+            return None
+        ready, state = self._ready(key, preamble)
+        if ready is not None:
+            return dataclasses.replace(ready, chain=chain)
+        if build and state in _MISSING:
+            self._start(key, cmd, preamble, cwd)
+        return None
+
     def _ready(self, key: str, preamble: Preamble) -> tuple[ReadyPch | None, str]:
-        """(the PCH, "ready") or (None, "building" | "unusable" | "absent"); under the lock."""
+        """(the PCH, "ready") or (None, "building" | "unusable" | "absent" | "stale": it was
+        there, and a header it read changed); under the lock."""
         failed = self._unusable.get(key)
         if failed is not None:
             if _unchanged(failed):
@@ -351,6 +358,7 @@ class PchCache:
                     return ReadyPch(key, str(path), lines, preamble), "ready"
             # A header it read changed (or its record is gone): never use it; rebuild.
             self._drop(key)
+            return None, "stale"
         return None, "absent"
 
     @staticmethod
@@ -408,7 +416,7 @@ class PchCache:
                 deferred, self._deferred = self._deferred, {}
                 for key, (cmd, preamble, cwd, base) in deferred.items():
                     _, state = self._ready(key, preamble)
-                    if state != "absent":
+                    if state not in _MISSING:
                         continue  # built meanwhile (or unusable)
                     if base is not None and self._ready(base.key, base.preamble)[1] != "ready":
                         continue  # the base went stale: the next lookup starts it again
@@ -429,19 +437,28 @@ class PchCache:
         cwd: str,
         timeout_s: float,
         cancelled: threading.Event | None = None,
+        *,
+        kernel_base: bool = False,
     ) -> ReadyPch | None:
         """`lookup`, waiting up to `timeout_s` for a build of this PCH that is under way (the
         base under a file's own preamble serves as soon as it is ready)."""
         deadline = time.monotonic() + timeout_s
         while True:
-            ready = self.lookup(cmd, text, clang_version, cwd)
+            ready = self.lookup(cmd, text, clang_version, cwd, kernel_base=kernel_base)
             stop = time.monotonic() > deadline or (cancelled is not None and cancelled.is_set())
             if ready is not None or preamble_of(text) is None or stop:
                 return ready
             if not self.building(cmd, text, clang_version):
                 # finished just now, or not being built (unusable)
-                return self.lookup(cmd, text, clang_version, cwd)
+                return self.lookup(cmd, text, clang_version, cwd, kernel_base=kernel_base)
             time.sleep(0.05)
+
+    def misfit(self, ready: ReadyPch) -> None:
+        """A compile on the kernel-types PCH `ready` opened other headers than its chain says
+        (`ReadyPch.stderr_of` gave None): not offered for that chain again."""
+        if ready.chain is not None:
+            with self._lock:
+                self._misfits.add((ready.key, ready.chain))
 
     def refused(self, key: str) -> None:
         """clang would not use this PCH (an input changed, flags differ): drop it, rebuild later."""

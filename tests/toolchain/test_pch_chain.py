@@ -7,20 +7,13 @@ and an edited project header is never served stale. Real clang.
 
 from __future__ import annotations
 
-import collections
-import dataclasses
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from kptr_lsp.btf.ext import parse_ext
-from kptr_lsp.btf.spec import Spec
-from kptr_lsp.btf.types import Type
-from kptr_lsp.elf.objfile import ObjectFile
 from kptr_lsp.toolchain import pch
 from kptr_lsp.toolchain.compile import CompileOptions, CompileResult, compile_buffer
+from tests.toolchain.kernel_view import what_the_kernel_gets
 
 INCLUDES = (
     "// SPDX-License-Identifier: GPL-2.0\n"
@@ -95,68 +88,6 @@ def _pch_used(result: CompileResult) -> str | None:
     return cmd[cmd.index("-include-pch") + 1] if "-include-pch" in cmd else None
 
 
-def _canonical(value: Any, spec: Spec, depth: int = 0) -> Any:
-    """A BTF type (or member, parameter, section variable) with every type id replaced by
-    the type it names: a named type by its kind and name, an anonymous one by its whole
-    shape. Two objects whose BTF holds the same types (in any order) give the same."""
-    if isinstance(value, Type) and depth and value.name:
-        return (type(value).__name__, value.name)
-    if isinstance(value, tuple):
-        return tuple(_canonical(v, spec, depth) for v in value)
-    if not dataclasses.is_dataclass(value) or depth > 30:
-        return value
-    out: list[Any] = [type(value).__name__]
-    for f in dataclasses.fields(value):
-        if f.name in ("id", "_r"):
-            continue
-        item = getattr(value, f.name)
-        if f.name.endswith("_id"):
-            item = _canonical(spec.type_by_id(item), spec, depth + 1)
-        else:
-            item = _canonical(item, spec, depth + 1)
-        out.append((f.name, item))
-    return tuple(out)
-
-
-def _what_the_kernel_gets(result: CompileResult) -> tuple[object, ...]:
-    """The programs' instructions and maps byte for byte; the object's BTF types and its
-    .BTF.ext records (function and line info, CO-RE relocations) with type ids resolved. The
-    ids themselves are numbered in the order clang's debug info reached the types, which a
-    PCH changes (its declarations are read back lazily): the same types, numbered apart.
-    Line info names a project header `DIR/./x.h` in a plain compile from stdin, `DIR/x.h`
-    from a PCH: the same file."""
-    assert result.obj is not None
-    obj = ObjectFile.parse(result.obj)
-    assert obj.btf is not None and obj.btf_ext is not None
-    spec = Spec.parse(obj.btf)
-    ext = parse_ext(obj.btf_ext, spec)
-
-    def ref(type_id: int) -> Any:
-        return _canonical(spec.type_by_id(type_id), spec, 1)
-
-    records = {
-        section: (
-            [(f.insn_off, f.name, ref(f.type_id)) for f in ext.func_info.get(section, [])],
-            [
-                (line.insn_off, os.path.normpath(line.file), line.line, line.col, line.text)
-                for line in ext.line_info.get(section, [])
-            ],
-            [
-                (r.insn_off, ref(r.type_id), r.access, r.kind)
-                for r in ext.core_relos.get(section, [])
-            ],
-        )
-        for section in sorted({*ext.func_info, *ext.line_info, *ext.core_relos})
-    }
-    types = collections.Counter(repr(_canonical(t, spec)) for t in spec)
-    return (
-        [(f.name, f.insns) for f in obj.programs],
-        obj.section_data(".maps"),
-        types,
-        records,
-    )
-
-
 def test_the_base_is_vmlinux_h_then_libbpf_headers() -> None:
     base = pch.base_of(_source("runqlat"))
     assert base is not None
@@ -193,7 +124,7 @@ def test_compiles_on_the_base_and_on_the_chained_pch_match_a_plain_compile(
     for result in (first, on_base, chained):
         assert result.findings == plain.findings
         assert result.headers == plain.headers
-        assert _what_the_kernel_gets(result) == _what_the_kernel_gets(plain)
+        assert what_the_kernel_gets(result) == what_the_kernel_gets(plain)
     assert [f.line for f in plain.findings] == [20]
     assert "changes value from 300" in plain.findings[0].message
     assert any(h.path.endswith("/runqlat.h") for h in chained.headers)
@@ -213,9 +144,7 @@ def test_files_with_different_project_headers_share_one_base(tree: Path, fresh_c
     assert len(built) == 3  # two chained ones, one base
     assert [p.with_suffix(".base").is_file() for p in built] == [True, True, False]
     for path in (one, two):
-        assert _what_the_kernel_gets(_compile(path)) == _what_the_kernel_gets(
-            _compile(path, NO_PCH)
-        )
+        assert what_the_kernel_gets(_compile(path)) == what_the_kernel_gets(_compile(path, NO_PCH))
 
 
 def test_an_edited_project_header_is_never_served_from_the_chained_pch(
@@ -242,9 +171,9 @@ def test_an_edited_project_header_is_never_served_from_the_chained_pch(
     rechained = _compile(src)
     plain = _compile(src, NO_PCH)
     assert fixed.findings == rechained.findings == plain.findings
-    assert _what_the_kernel_gets(fixed) == _what_the_kernel_gets(plain)
-    assert _what_the_kernel_gets(rechained) == _what_the_kernel_gets(plain)
-    assert _what_the_kernel_gets(plain) != _what_the_kernel_gets(before)  # the new SLOTS
+    assert what_the_kernel_gets(fixed) == what_the_kernel_gets(plain)
+    assert what_the_kernel_gets(rechained) == what_the_kernel_gets(plain)
+    assert what_the_kernel_gets(plain) != what_the_kernel_gets(before)  # the new SLOTS
     assert _pch_used(rechained) is not None and Path(str(_pch_used(rechained))).exists()
 
 
@@ -268,4 +197,4 @@ def test_a_macro_the_preamble_defines_itself_keeps_its_value(tree: Path, fresh_c
     assert _pch_used(results[-1]) is not None
     for result in results:
         assert result.findings == plain.findings, result.findings
-        assert _what_the_kernel_gets(result) == _what_the_kernel_gets(plain)
+        assert what_the_kernel_gets(result) == what_the_kernel_gets(plain)
