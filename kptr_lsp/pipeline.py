@@ -338,7 +338,7 @@ def _not_to_verify(
     reason is about this file, findings that say so); None when it is to be loaded."""
     if not settings.verify:
         return "verification is turned off in the settings", False, []
-    needed = link_externs(data, model.obj)
+    needed = link_externs(model.obj)
     if needed:  # libbpf cannot open it alone: say what it needs, not libbpf's open error
         return link_reason(needed), True, link_extern_findings(path, model.decls, needed)
     return None

@@ -18,7 +18,7 @@ from ..btf.errors import BTFError, ObjectError
 from ..btf.spec import Spec
 from ..btf.types import Datasec, Var
 
-__all__ = ["Function", "MapDef", "ObjectError", "ObjectFile"]
+__all__ = ["Function", "MapDef", "ObjectError", "ObjectFile", "Undefined"]
 
 INSN_SIZE = 8
 SHF_EXECINSTR = 0x4
@@ -41,6 +41,15 @@ class Function:
     def is_program(self) -> bool:
         # libbpf: every FUNC in an executable section other than .text is a program entry.
         return self.section != TEXT
+
+
+@dataclass(frozen=True)
+class Undefined:
+    """A symbol the object uses and does not define (an extern)."""
+
+    name: str
+    local: bool  # STB_LOCAL
+    function: bool  # STT_FUNC
 
 
 @dataclass(frozen=True)
@@ -68,9 +77,11 @@ class ObjectFile:
         sections: dict[str, bytes],
         functions: list[Function],
         map_symbols: list[tuple[str, str]],
+        undefined: tuple[Undefined, ...] = (),
     ) -> None:
         self._sections = sections
         self.functions = functions
+        self.undefined = undefined
         self.programs = [f for f in functions if f.is_program]
         self.btf: bytes | None = sections.get(".BTF")
         self.btf_ext: bytes | None = sections.get(".BTF.ext")
@@ -113,10 +124,16 @@ class ObjectFile:
             sections.setdefault(sec.name, data)
         functions: list[tuple[int, Function]] = []
         map_symbols: list[tuple[int, int, str, str]] = []
+        undefined: list[Undefined] = []
         symtab = elf.get_section_by_name(".symtab")
         symbols = symtab.iter_symbols() if isinstance(symtab, SymbolTableSection) else ()
         for sym in symbols:
             shndx = sym["st_shndx"]
+            if shndx == "SHN_UNDEF" and sym.name:
+                info = sym["st_info"]
+                undefined.append(
+                    Undefined(sym.name, info["bind"] == "STB_LOCAL", info["type"] == "STT_FUNC")
+                )
             if not isinstance(shndx, int) or not 0 < shndx < len(names):
                 continue  # SHN_UNDEF/ABS/COMMON: externs and the like
             sym_type = sym["st_info"]["type"]
@@ -131,6 +148,7 @@ class ObjectFile:
             sections=sections,
             functions=[f for _, f in functions],
             map_symbols=[(name, section) for _, _, name, section in map_symbols],
+            undefined=tuple(undefined),
         )
 
     @staticmethod

@@ -20,15 +20,10 @@ Three cases, told apart by a general mechanism rather than by names:
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
 
 from ..btf.errors import BTFError, ObjectError
 from ..btf.types import Datasec, Func, Linkage, Var
@@ -281,9 +276,12 @@ class LinkExtern:
     kind: str  # "function", "map" or "variable"
 
 
-def link_externs(data: bytes, obj: ObjectFile) -> list[LinkExtern]:
+def link_externs(obj: ObjectFile) -> list[LinkExtern]:
     """The object's undefined symbols that are not kernel symbols or kernel config: what
     `bpftool gen object` (libbpf's static linker) must resolve from another object first."""
+    wanted = [u for u in obj.undefined if not u.local]
+    if not wanted:
+        return []
     libbpf_resolves: set[str] = set()
     maps: set[str] = set()
     functions: set[str] = set()
@@ -304,27 +302,17 @@ def link_externs(data: bytes, obj: ObjectFile) -> list[LinkExtern]:
         elif t.name == ".maps":
             maps |= names
     found: list[LinkExtern] = []
-    try:
-        elf = ELFFile(io.BytesIO(data))
-        symtab = elf.get_section_by_name(".symtab")
-        if not isinstance(symtab, SymbolTableSection):
-            return []
-        for sym in symtab.iter_symbols():
-            if sym["st_shndx"] != "SHN_UNDEF" or not sym.name:
-                continue
-            if sym["st_info"]["bind"] == "STB_LOCAL" or sym.name in libbpf_resolves:
-                continue
-            kind = (
-                "function"
-                if sym["st_info"]["type"] == "STT_FUNC" or sym.name in functions
-                else "map"
-                if sym.name in maps
-                else "variable"
-            )
-            if not any(e.name == sym.name for e in found):
-                found.append(LinkExtern(sym.name, kind))
-    except (ELFError, LookupError, ValueError, TypeError, AttributeError):
-        return found
+    for u in wanted:
+        if u.name in libbpf_resolves or any(e.name == u.name for e in found):
+            continue
+        kind = (
+            "function"
+            if u.function or u.name in functions
+            else "map"
+            if u.name in maps
+            else "variable"
+        )
+        found.append(LinkExtern(u.name, kind))
     return found
 
 

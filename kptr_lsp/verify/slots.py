@@ -25,6 +25,8 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 MAPS_SECTION = ".maps"  # libbpf's BTF-defined maps (MAPS_ELF_SEC)
+# Its relocations' section name, as the section-name string table holds it (NUL-terminated)
+_REL_MAPS = b".rel.maps\0"
 _SHDR_SIZE_OFFSET = 32  # Elf64_Shdr: name, type (4+4), flags, addr, offset (8 each), size
 _REL_SIZE = 16  # Elf64_Rel: r_offset, r_info
 
@@ -33,6 +35,8 @@ def without_program_slots(data: bytes) -> bytes:
     """`data` with the `.rel.maps` relocations that put programs into prog-array slots
     removed; `data` itself when it has none (or is not an ELF64 object we can read: libbpf
     then reports the problem itself)."""
+    if _REL_MAPS not in data:  # no section of that name: nothing to strip (the usual case)
+        return data
     try:
         return _strip(data)
     except (ELFError, ValueError, KeyError, IndexError, struct.error, AttributeError):

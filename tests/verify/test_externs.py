@@ -230,7 +230,7 @@ def test_without_btf_no_extern_is_claimed_for_the_linker(compile_bpf: CompileFn)
     from kptr_lsp.verify.externs import link_externs
 
     data = compile_bpf(LINKED)
-    assert {e.name for e in link_externs(data, ObjectFile.parse(data))} == {
+    assert {e.name for e in link_externs(ObjectFile.parse(data))} == {
         "shared_counts",
         "lib_debug_level",
         "lib_count",
@@ -242,4 +242,4 @@ def test_without_btf_no_extern_is_claimed_for_the_linker(compile_bpf: CompileFn)
         capture_output=True,
         check=True,
     ).stdout
-    assert link_externs(stripped, ObjectFile.parse(stripped)) == []
+    assert link_externs(ObjectFile.parse(stripped)) == []
