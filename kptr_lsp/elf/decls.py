@@ -160,6 +160,9 @@ def _file_table(dwarf: Any, cu: Any) -> list[str]:
         return []
     dirs = [_text(d) for d in lp["include_directory"]]
     comp_dir = _text(_attr(cu.get_top_DIE(), "DW_AT_comp_dir") or "")
+    if lp.header.version < 5:
+        # Before v5 directory 0 is the compilation directory, and the table starts at 1.
+        dirs.insert(0, comp_dir)
     names: list[str] = []
     for entry in lp["file_entry"]:
         name = _text(entry.name)
