@@ -25,12 +25,14 @@ from typing import IO
 
 from .analysis import Analysis
 from .kernel.facts import KernelFacts
-from .pipeline import analyse, kernel_target, kernel_verification_available
+from .pipeline import analyse, compile_options, kernel_target, kernel_verification_available
 from .report import verdict
 from .settings import Settings
 from .sources import Source
 from .toolchain import pch
-from .toolchain.clang import ToolchainError
+from .toolchain.clang import ToolchainError, find_clang
+from .toolchain.compile import build_command
+from .toolchain.kernel_base import Chain, chain_to_vmlinux
 from .toolchain.vmlinux import ensure_vmlinux_h
 
 
@@ -73,17 +75,34 @@ def _prepare(settings: Settings) -> None:
 Configuration = tuple[str, str | None, str | None]
 
 
-def _configuration(source: Source) -> Configuration:
+def _configuration(source: Source, settings: Settings) -> Configuration:
     """Files that compile with the same flags and preamble, and so share one precompiled
     header (toolchain/pch.py keys it by the command and the preamble's directives): the
     tree's common base (`vmlinux.h`, `<bpf/…>`) when the file starts with one, whatever
-    project headers follow it."""
-    preamble = pch.base_of(source.text) or pch.preamble_of(source.text)
-    return (
-        os.path.dirname(source.path),
-        source.compdb,
-        None if preamble is None else preamble.directives,
-    )
+    project headers follow it; else the kernel's types alone when the file reaches vmlinux.h
+    first through its project headers (`"tool.h"` → `"common.h"` → `"vmlinux.h"`,
+    toolchain/kernel_base.py), whatever those headers are; else its own preamble."""
+    where = (os.path.dirname(source.path), source.compdb)
+    preamble = pch.base_of(source.text)
+    if preamble is not None:
+        return (*where, preamble.directives)
+    chain = _kernel_chain(source, settings)
+    if chain is not None:
+        return (*where, f"kernel types: {chain.vmlinux}")
+    preamble = pch.preamble_of(source.text)
+    return (*where, None if preamble is None else preamble.directives)
+
+
+def _kernel_chain(source: Source, settings: Settings) -> Chain | None:
+    if source.compdb is not None:
+        settings = dataclasses.replace(settings, compile_commands=source.compdb)
+    try:
+        options = compile_options(settings, source.root)
+        cmd = build_command(source.path, source.text, options, find_clang(settings.clang))
+    except ToolchainError:
+        return None  # the file's own compile says why
+    cwd = os.path.dirname(os.path.abspath(source.path))
+    return chain_to_vmlinux(source.text, cmd, cwd)
 
 
 def check_all(
@@ -109,7 +128,11 @@ def check_all(
     done = 0
     done_lock = threading.Lock()
 
-    configurations = [_configuration(s) for s in sources]
+    # (one file alone keeps the editor's PCH whatever its configuration)
+    alone: Configuration = ("", None, None)
+    configurations = (
+        [_configuration(s, settings) for s in sources] if len(sources) > 1 else [alone]
+    )
     sizes = collections.Counter(configurations)
     firsts: dict[Configuration, int] = {}
     for i, configuration in enumerate(configurations):

@@ -373,3 +373,54 @@ def test_jobs_bounds_the_loads_of_the_whole_run(
         assert verdicts.count("rejected") == 1, verdicts
     assert calls >= 4 * 11  # each program loaded on its own at least once
     assert peak <= 2, f"{peak} programs were verified at once with -j 2"
+
+
+def test_files_reaching_vmlinux_h_through_their_own_headers_share_the_kernel_types(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three tools, each including its own header, which includes the project's common.h,
+    which includes vmlinux.h and libbpf: no two share a preamble, and none starts with the
+    base. They share the kernel's types precompiled (toolchain/kernel_base.py): the first file
+    compiles plainly and builds that one PCH, the others compile on it, and each says and
+    produces what a plain compile does."""
+    from kptr_lsp.batch import check_all
+    from kptr_lsp.settings import Settings
+    from kptr_lsp.toolchain.compile import CompileOptions, compile_buffer
+    from kptr_lsp.toolchain.vmlinux import ensure_vmlinux_h
+    from tests.toolchain.kernel_view import what_the_kernel_gets
+
+    generated = Path(ensure_vmlinux_h())
+    shutil.copytree(generated, tmp_path / "cache" / "kptr-lsp" / "vmlinux" / generated.name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    shutil.copy(TOOL_TREE / "trace" / "opensnoop.h", tools)
+    (tools / "common.h").write_text(
+        "/* the project's shared header */\n#ifndef __COMMON_H\n#define __COMMON_H\n"
+        '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#endif\n'
+    )
+    text = (TOOL_TREE / "trace" / "opensnoop.bpf.c").read_text()
+    includes = '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include "opensnoop.h"\n'
+    assert includes in text
+    for n in range(3):
+        (tools / f"snoop{n}.h").write_text(
+            f'#pragma once\n#include "common.h"\n#include "opensnoop.h"\n#define SNOOP {n}\n'
+        )
+        body = text.replace(includes, f'#include "snoop{n}.h"\n')
+        (tools / f"snoop{n}.bpf.c").write_text(body.replace("targ_tgid = 0", "targ_tgid = SNOOP"))
+    inputs = collect([str(tools)], str(tmp_path))
+    results = list(check_all(inputs.sources, Settings(verify=False), jobs=2))
+    assert [s.name for s, _ in results] == [f"tools/snoop{n}.bpf.c" for n in range(3)]
+    commands = [a.compile.command for _, a in results if a.compile is not None]
+    used = [c[c.index("-include-pch") + 1] if "-include-pch" in c else None for c in commands]
+    assert used[0] is None and used[1] is not None and used[1] == used[2], used
+    assert len(list((tmp_path / "cache" / "kptr-lsp").rglob("*.pch"))) == 1
+    for source, analysis in results:
+        assert analysis.compile is not None and not analysis.findings, analysis.findings
+        plain = compile_buffer(
+            source.path,
+            source.text,
+            options=CompileOptions(use_compile_commands=False, use_pch=False),
+        )
+        assert analysis.compile.findings == plain.findings
+        assert what_the_kernel_gets(analysis.compile) == what_the_kernel_gets(plain)

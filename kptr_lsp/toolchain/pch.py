@@ -295,11 +295,18 @@ class PchCache:
             if ready is not None:
                 return ready
             if base is None:
-                if state in _MISSING:
+                chain, kernel = (
+                    self._kernel_base(
+                        cmd, text, clang_version, cwd, build=state == "stale" or not self.chain
+                    )
+                    if kernel_base
+                    else (None, None)
+                )
+                # Checking a tree (`chain` off), files reaching vmlinux.h first share the
+                # kernel's types instead of each building a preamble of its own.
+                if state in _MISSING and (self.chain or chain is None):
                     self._start(key, cmd, preamble, cwd)
-                if not kernel_base:
-                    return None
-                return self._kernel_base(cmd, text, clang_version, cwd, build=state == "stale")
+                return kernel
             base_key = pch_key(cmd, base, clang_version)
             base_ready, base_state = self._ready(base_key, base)
             if base_ready is None:
@@ -307,29 +314,30 @@ class PchCache:
                     self._start(base_key, cmd, base, cwd)
                 if not kernel_base:
                     return None
-                return self._kernel_base(cmd, text, clang_version, cwd, build=False)
+                return self._kernel_base(cmd, text, clang_version, cwd, build=False)[1]
             if state in _MISSING and self.chain:
                 self._start(key, cmd, preamble, cwd, base_ready)
             return base_ready
 
     def _kernel_base(
         self, cmd: tuple[str, ...], text: str, clang_version: str, cwd: str, *, build: bool
-    ) -> ReadyPch | None:
-        """The kernel's types alone, precompiled, when the file reaches vmlinux.h first
-        (toolchain/kernel_base.py); started when `build` and missing. Under the lock."""
+    ) -> tuple[Chain | None, ReadyPch | None]:
+        """(how the file reaches vmlinux.h first, the kernel's types alone precompiled for it
+        when ready) (toolchain/kernel_base.py); the PCH is started when `build` and missing.
+        Under the lock."""
         chain = chain_to_vmlinux(text, cmd, cwd)
         if chain is None or any(c in chain.vmlinux for c in '"\\\n'):
-            return None
+            return None, None
         preamble = Preamble("", 0, f'#include "{chain.vmlinux}"\n')
         key = pch_key(cmd, preamble, clang_version)
         if (key, chain) in self._misfits:
-            return None
+            return None, None
         ready, state = self._ready(key, preamble)
         if ready is not None:
-            return dataclasses.replace(ready, chain=chain)
+            return chain, dataclasses.replace(ready, chain=chain)
         if build and state in _MISSING:
             self._start(key, cmd, preamble, cwd)
-        return None
+        return chain, None
 
     def _ready(self, key: str, preamble: Preamble) -> tuple[ReadyPch | None, str]:
         """(the PCH, "ready") or (None, "building" | "unusable" | "absent" | "stale": it was
