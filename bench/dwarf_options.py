@@ -65,9 +65,7 @@ def main(runs: int) -> None:
     reference = None
     preamble = pch.preamble_of(text)
     assert preamble is not None
-    print(
-        f"{'options':<28} {'CPU (min)':>10} {'with PCH':>9}  instructions  .BTF  .BTF.ext  DWARF"
-    )
+    print(f"{'options':<28} {'CPU (min)':>10} {'with PCH':>9}  instructions  .BTF  .BTF.ext  DWARF")
     with tempfile.TemporaryDirectory(prefix="kptr-dwarf-") as tmp:
         for extra in OPTION_SETS:
             flags = [*base[:-5], *extra]

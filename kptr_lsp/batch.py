@@ -130,9 +130,7 @@ def check_all(
 
     # (one file alone keeps the editor's PCH whatever its configuration)
     alone: Configuration = ("", None, None)
-    configurations = (
-        [_configuration(s, settings) for s in sources] if len(sources) > 1 else [alone]
-    )
+    configurations = [_configuration(s, settings) for s in sources] if len(sources) > 1 else [alone]
     sizes = collections.Counter(configurations)
     firsts: dict[Configuration, int] = {}
     for i, configuration in enumerate(configurations):
