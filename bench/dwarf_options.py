@@ -59,9 +59,9 @@ def compile_with(cmd: list[str], text: str, cwd: str) -> tuple[bytes, float]:
 def main(runs: int) -> None:
     text = PROGRAM.read_text()
     clang = find_clang(None)
-    base = list(
-        build_command(str(PROGRAM), text, CompileOptions(use_compile_commands=False), clang)
-    )
+    server = build_command(str(PROGRAM), text, CompileOptions(use_compile_commands=False), clang)
+    # The reference is clang's own default (DWARF 5), not the -gdwarf-4 the server adds.
+    base = [f for f in server if f != "-gdwarf-4"]
     reference = None
     preamble = pch.preamble_of(text)
     assert preamble is not None
@@ -91,12 +91,12 @@ def main(runs: int) -> None:
                 [*[f for f in flags if f != "-c"], "-x", "c-header", "-", "-o", pch_file],
                 input=preamble.directives.encode(),
                 capture_output=True,
-                cwd=str(PROGRAM.parent),
+                cwd=tmp,
                 check=True,
             )
             on_pch = [*flags, "-include-pch", pch_file, "-x", "c", "-", "-o", "-"]
             pch_times = [
-                compile_with(on_pch, preamble.blanked(text), str(PROGRAM.parent))[1]
+                compile_with(on_pch, preamble.blanked(text), tmp)[1]  # .dwo lands in tmp
                 for _ in range(runs)
             ]
             print(
