@@ -59,8 +59,9 @@ class Chain:
             assert m is not None
             if len(m.group(1)) != n or _normal(cwd, m.group(2)) != want:
                 return None
-        insert = at[len(self.through)] if len(at) > len(self.through) else len(lines)
-        if len(at) > len(self.through):
+        after = at[len(self.through) :]  # the header lines after the chain's
+        insert = after[0] if after else len(lines)
+        if after:
             m = _HEADER_LINE.match(lines[insert])
             assert m is not None
             if len(m.group(1)) == depth and os.path.basename(m.group(2)) == VMLINUX:
@@ -153,7 +154,7 @@ def _guards(directives: list[str]) -> list[str] | None:
     return [name] if define.group(1) == name else None
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=2)  # a vmlinux.h is ~3 MB of text
 def _read(path: str, identity: tuple[int, int, int]) -> str | None:
     """vmlinux.h's text when it is guarded (`#ifndef X`, `#define X` … `#endif`, or `#pragma
     once`), so that including it a second time is empty; None else. `identity` keys the
