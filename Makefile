@@ -104,6 +104,7 @@ test-guests: kernels
 # by a server with no privileges (bench/guest.py).
 bench: setup kernels
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/gc_pauses.py  # full garbage collections during saves, frozen or not
 	$(BIN)/python bench/real_projects.py  # 52 objects in real tools' styles; programs per object
 	$(BIN)/python bench/fixes.py  # quick fixes: listing (libclang tree) and kernel proof per fix kind
 	$(BIN)/python bench/repos.py  # check DIR -j 1/-j 2 over 5/10/20 files, by-hand loop beside

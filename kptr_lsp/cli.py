@@ -78,7 +78,10 @@ def _positive(value: str) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .memory import freeze_long_lived
     from .server import server
+
+    freeze_long_lived()  # after the imports: what lives as long as the server (memory.py)
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper(), logging.INFO), stream=sys.stderr
