@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,16 @@ log = logging.getLogger(__name__)
 # A header's includers hold the preamble rebuild back at most this long (one stuck analysis
 # must not leave every later compile without a PCH).
 _DEFER_PCH_AT_MOST_S = 60.0
+
+
+class _Superseded(Exception):
+    """Stops the DWARF walk of an analysis that a newer one replaced."""
+
+
+# The walk starts this long after the publish.
+_VIEWS_AFTER_S = 0.1
+# A walk waits this long in all at most for running analyses, then goes on anyway.
+_VIEWS_WAIT_AT_MOST_S = 1.0
 
 
 def _resolve(future: asyncio.Future[None], *_: object) -> None:
@@ -72,6 +83,14 @@ class KptrLanguageServer(LanguageServer):
         self.syntax_executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="kptr-syntax"
         )
+        # The DWARF walk for lenses and outline, apart from the analyses: it pauses while one
+        # runs (_update_views), and a paused walk must not hold a worker an analysis needs.
+        self.views_executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="kptr-views"
+        )
+        self._running = 0  # analyses between start and publish
+        self._idle = threading.Event()  # set while none runs
+        self._idle.set()
         self.shown: dict[str, tuple[Finding, ...]] = {}  # findings last published per document
         self._syntax_wanted: dict[str, int] = {}  # the newest version asked for, per document
         self.views = ProgramViews()  # code lenses and outline, per document
@@ -83,6 +102,13 @@ class KptrLanguageServer(LanguageServer):
         # Futures set when a document's next analysis is published (reanalyse_includers).
         self._on_published: dict[str, list[asyncio.Future[None]]] = {}
         self._holding: set[asyncio.Task[None]] = set()  # ... and the tasks that wait for them
+
+    def stop_workers(self) -> None:
+        """Drop queued analyses, syntax checks and walks; what runs finishes on its own."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.syntax_executor.shutdown(wait=False, cancel_futures=True)
+        self._idle.set()  # a paused walk goes on and ends
+        self.views_executor.shutdown(wait=False, cancel_futures=True)
 
     # -- helpers used by the feature handlers -------------------------------------------
 
@@ -260,6 +286,8 @@ class KptrLanguageServer(LanguageServer):
             return
         token = await self._progress_begin(os.path.basename(path))
         guest = self.guest.state()
+        self._running += 1
+        self._idle.clear()
         try:
             loop = asyncio.get_running_loop()
             analysis = await loop.run_in_executor(
@@ -281,6 +309,9 @@ class KptrLanguageServer(LanguageServer):
             analysis = internal_error(path, text, exc)
         finally:
             self._progress_end(token)
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
         if not self.scheduler.is_current(uri, generation):
             return  # a newer version is on its way: never publish stale findings
         self.analyses[uri] = analysis
@@ -374,17 +405,37 @@ class KptrLanguageServer(LanguageServer):
     ) -> None:
         """Lenses and outline of the analysis just published for `uri`; `baseline`: the
         instruction counts its lenses compare with."""
+
+        deadline: list[float] = []
+
+        def checkpoint() -> None:
+            # The walk is pure Python: while it runs, the next save's messages wait for the
+            # GIL (~5 ms per hand-over, 25-45 ms in all). It waits while an analysis runs (a
+            # second in all at most: lenses must not wait for a long verification elsewhere)
+            # and stops once this analysis is no longer the document's.
+            if self.analyses.get(uri) is not analysis:
+                raise _Superseded
+            if not deadline:
+                deadline.append(time.monotonic() + _VIEWS_WAIT_AT_MOST_S)
+            self._idle.wait(max(0.0, deadline[0] - time.monotonic()))
+            if self.analyses.get(uri) is not analysis:
+                raise _Superseded
+
         try:
             if analysis.model is not None:
                 # They need declaration lines: walk the DWARF off the event loop, after the
-                # diagnostics are out, so neither a save nor a keystroke waits for it.
+                # diagnostics are out, so neither a save nor a keystroke waits for it, and a
+                # little later: a save that follows at once starts first (the walk then waits).
+                await asyncio.sleep(_VIEWS_AFTER_S)
                 await asyncio.get_running_loop().run_in_executor(
-                    self.executor, len, analysis.model.decls.functions
+                    self.views_executor, analysis.model.decls.read_in_background, checkpoint
                 )
             if self.analyses.get(uri) is analysis:  # not closed or superseded meanwhile
                 self.views.analysed(uri, analysis, baseline)
                 self._refresh_code_lenses()
                 self._refresh_inlay_hints()
+        except _Superseded:
+            pass  # the newer analysis builds its own
         except Exception:  # e.g. the executor shut down: the lenses stay as they were
             log.exception("building the lenses of %s failed", uri)
         finally:
@@ -643,7 +694,6 @@ async def on_document_symbol(
 
 @server.feature(types.SHUTDOWN)
 def on_shutdown(ls: KptrLanguageServer, params: None) -> None:
-    ls.executor.shutdown(wait=False, cancel_futures=True)
-    ls.syntax_executor.shutdown(wait=False, cancel_futures=True)
+    ls.stop_workers()
     warm.POOL.close()
     shutdown_target_vms()  # power off target-kernel VMs now, not only at exit (atexit)

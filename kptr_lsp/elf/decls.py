@@ -82,6 +82,26 @@ class Declarations:
                 self._data = None
             return self._tables
 
+    def read_in_background(self, checkpoint: Callable[[], None]) -> None:
+        """Read the tables now, off the critical path: `checkpoint` is called first and every
+        ~16 KB of DWARF, and may wait (the walk is pure Python and holds the GIL: a save arriving
+        meanwhile would wait for it) or raise to abandon the walk, which leaves the tables to
+        be read on first use. No lock is held while walking, so a reader that needs them at
+        once reads them itself rather than waiting for a paused walk."""
+        with self._lock:
+            if self._tables is not None:
+                return
+            data = self._data or b""
+        checkpoint()
+        try:
+            tables = _read_tables_fast(data, checkpoint)
+        except (dies.Unsupported, ELFError, LookupError, ValueError, AttributeError, TypeError):
+            tables = _read_tables_pyelftools(data)
+        with self._lock:
+            if self._tables is None:
+                self._tables = tables
+                self._data = None
+
 
 def _attr(die: Any, name: str) -> Any:
     attr = die.attributes.get(name)
@@ -109,7 +129,7 @@ def _read_tables(data: bytes) -> _Tables:
         return _read_tables_pyelftools(data)  # the same tables, ~20x slower: unusual DWARF
 
 
-def _read_tables_fast(data: bytes) -> _Tables:
+def _read_tables_fast(data: bytes, checkpoint: Callable[[], None] | None = None) -> _Tables:
     """`_read_tables_pyelftools`, skipping the entries nobody reads (see elf/dies.py)."""
     decls = _Tables()
     elf = ELFFile(io.BytesIO(data))
@@ -119,7 +139,8 @@ def _read_tables_fast(data: bytes) -> _Tables:
     for cu in dwarf.iter_CUs():
         files = _file_table(dwarf, cu)
         wanted = functools.partial(_wants_members, files)
-        for entry in dies.top_level_entries(dwarf, cu, cu.get_top_DIE(), _RECORDED, wanted):
+        top = cu.get_top_DIE()
+        for entry in dies.top_level_entries(dwarf, cu, top, _RECORDED, wanted, checkpoint):
             _record(entry, files, decls)
     return decls
 

@@ -200,17 +200,25 @@ class _Unit:
         return Entry(abbrev.tag, attributes), pos
 
 
+# ~1 ms of the walk on the development machine (an object with vmlinux.h has ~400 KB).
+CHECKPOINT_BYTES = 16 * 1024
+
+
 def top_level_entries(
     dwarf: Any,
     cu: Any,
     top: Any,
     tags: frozenset[str],
     wants_children: Callable[[Entry], bool],
+    checkpoint: Callable[[], None] | None = None,
 ) -> list[Entry]:
     """The children of the unit's top entry whose tag is in `tags`, in order; an entry for
     which `wants_children` says so gets its own children (all tags). Raises Unsupported,
-    IndexError or ValueError on DWARF it cannot read."""
+    IndexError or ValueError on DWARF it cannot read. `checkpoint` is called every
+    `CHECKPOINT_BYTES` or so of entries (between two top-level ones): it may wait, or raise
+    to stop the walk."""
     unit = _Unit(dwarf, cu, top)
+    next_check = top.offset + CHECKPOINT_BYTES if checkpoint is not None else None
     out: list[Entry] = []
     if not top.has_children:
         return out
@@ -230,6 +238,9 @@ def top_level_entries(
                 break
             if depth == 1:
                 collecting = None
+                if next_check is not None and pos >= next_check and checkpoint is not None:
+                    checkpoint()
+                    next_check = pos + CHECKPOINT_BYTES
             continue
         abbrev = unit.abbrev(code)
         if depth == 1 and abbrev.tag in tags:

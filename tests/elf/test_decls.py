@@ -65,3 +65,43 @@ def test_symbol_uses_find_the_map_reference(compile_bpf: Callable[[str | Path], 
 def test_garbage_gives_empty_tables() -> None:
     assert read_declarations(b"\x7fELF garbage").functions == {}
     assert symbol_uses(b"not an elf", "x") == []
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_background_read_pauses_and_can_be_abandoned(
+    compile_bpf: Callable[[str | Path], bytes],
+) -> None:
+    """The server's lens walk (server._update_views): asked at its start and every ~16 KB of
+    DWARF whether to go on, it gives the same tables as a read on first use; abandoned
+    midway, it leaves them to that first use, complete."""
+    data = compile_bpf(SOURCE)  # vmlinux.h: task_struct's types, hundreds of KB of DWARF
+    expected = read_declarations(data)
+    wanted = dict(expected.functions), dict(expected.variables), dict(expected.members)
+
+    asked: list[int] = []
+    walked = read_declarations(data)
+    walked.read_in_background(lambda: asked.append(1))
+    assert len(asked) > 3  # at the start, then as the walk goes
+    assert (dict(walked.functions), dict(walked.variables), dict(walked.members)) == wanted
+
+    def stop_at_the_third() -> None:
+        asked.append(1)
+        if len(asked) == 3:
+            raise Stop
+
+    del asked[:]
+    abandoned = read_declarations(data)
+    try:
+        abandoned.read_in_background(stop_at_the_third)
+    except Stop:
+        pass
+    else:
+        raise AssertionError("the walk went on past a checkpoint that stopped it")
+    assert len(asked) == 3
+    assert (dict(abandoned.functions), dict(abandoned.variables), dict(abandoned.members)) == (
+        wanted
+    )
+    assert len(asked) == 3  # read on first use, without the checkpoint

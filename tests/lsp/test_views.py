@@ -13,6 +13,9 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
+from kptr_lsp.features.lenses import insn_counts
+from kptr_lsp.pipeline import analyse
+from kptr_lsp.settings import Settings
 from tests.lsp.harness import SERVER, answer_refreshes
 
 PROGRAMS = Path(__file__).parent.parent / "programs"
@@ -154,6 +157,24 @@ async def test_code_lens_shows_the_instruction_count_change_between_saves(
     assert f"{before:,} instructions processed (limit 1,000,000)" in stats
     assert f"-{delta} instructions since the previous save" in stats
     close_doc(client, path)
+
+
+async def test_lenses_after_saves_back_to_back(client: LanguageClient, kernel: None) -> None:
+    """Each save sent as soon as the previous one's diagnostics arrive, as `make bench`'s back
+    to back series does: the lens walk of a superseded analysis waits, then stops (it held
+    the GIL the next save's messages need), and the last save's lenses are right, with the
+    change since the save before."""
+    path = PROGRAMS.parent / "lsp" / "lens_burst.bpf.c"  # never written: the buffer is analysed
+    prog_line = COUNTER.splitlines().index("int sum_random(struct xdp_md *ctx)") + 1
+    texts = [f"#define N {n}\n" + COUNTER for n in (2, 3, 5, 9)]
+    await open_doc(client, path, texts[0])
+    for version, text in enumerate(texts[1:], start=2):
+        await edit_and_save(client, path, version, text)
+    last = (await lens_titles(client, path))[prog_line]
+    close_doc(client, path)
+    counts = [insn_counts(analyse(str(path), text, Settings()))["sum_random"] for text in texts]
+    assert counts[-1] > counts[-2]
+    assert last.startswith(f"✓ {counts[-1]} insns (+{counts[-1] - counts[-2]}) ·"), last
 
 
 async def test_rejected_program_lens(client: LanguageClient, kernel: None) -> None:
