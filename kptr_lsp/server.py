@@ -323,7 +323,6 @@ class KptrLanguageServer(LanguageServer):
         # diagnostics beside the previous version's lenses.
         views = loop.create_task(self._update_views(uri, analysis, baseline))
         self._views_due[uri] = views
-        await asyncio.shield(views)
         if analysis.wants_guest:
             await self._start_guest()  # verdicts follow when it is up: nothing waits for it
         elif analysis.not_verified_reason and not (
@@ -359,6 +358,8 @@ class KptrLanguageServer(LanguageServer):
                     "without root'); guestVerify: off turns the guest off.",
                 )
             )
+        # Last: the guest's start and the notices above do not wait for the lenses' walk.
+        await asyncio.shield(views)
 
     def ready_guest(self) -> GuestKernel | None:
         """The session's guest kernel once it is up (analyses and fix proofs verify there
