@@ -407,18 +407,19 @@ class KptrLanguageServer(LanguageServer):
         """Lenses and outline of the analysis just published for `uri`; `baseline`: the
         instruction counts its lenses compare with."""
 
-        deadline: list[float] = []
+        deadline: float | None = None
 
         def checkpoint() -> None:
+            nonlocal deadline
             # The walk is pure Python: while it runs, the next save's messages wait for the
             # GIL (~5 ms per hand-over, 25-45 ms in all). It waits while an analysis runs (a
             # second in all at most: lenses must not wait for a long verification elsewhere)
             # and stops once this analysis is no longer the document's.
             if self.analyses.get(uri) is not analysis:
                 raise _Superseded
-            if not deadline:
-                deadline.append(time.monotonic() + _VIEWS_WAIT_AT_MOST_S)
-            self._idle.wait(max(0.0, deadline[0] - time.monotonic()))
+            if deadline is None:
+                deadline = time.monotonic() + _VIEWS_WAIT_AT_MOST_S
+            self._idle.wait(max(0.0, deadline - time.monotonic()))
             if self.analyses.get(uri) is not analysis:
                 raise _Superseded
 

@@ -93,10 +93,7 @@ class Declarations:
                 return
             data = self._data or b""
         checkpoint()
-        try:
-            tables = _read_tables_fast(data, checkpoint)
-        except (dies.Unsupported, ELFError, LookupError, ValueError, AttributeError, TypeError):
-            tables = _read_tables_pyelftools(data)
+        tables = _read_tables(data, checkpoint)
         with self._lock:
             if self._tables is None:
                 self._tables = tables
@@ -122,9 +119,9 @@ _RECORDED = frozenset(
 )
 
 
-def _read_tables(data: bytes) -> _Tables:
+def _read_tables(data: bytes, checkpoint: Callable[[], None] | None = None) -> _Tables:
     try:
-        return _read_tables_fast(data)
+        return _read_tables_fast(data, checkpoint)
     except (dies.Unsupported, ELFError, LookupError, ValueError, AttributeError, TypeError):
         return _read_tables_pyelftools(data)  # the same tables, ~20x slower: unusual DWARF
 

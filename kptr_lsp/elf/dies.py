@@ -218,7 +218,7 @@ def top_level_entries(
     `CHECKPOINT_BYTES` or so of entries (between two top-level ones): it may wait, or raise
     to stop the walk."""
     unit = _Unit(dwarf, cu, top)
-    next_check = top.offset + CHECKPOINT_BYTES if checkpoint is not None else None
+    next_check = top.offset + CHECKPOINT_BYTES
     out: list[Entry] = []
     if not top.has_children:
         return out
@@ -238,7 +238,7 @@ def top_level_entries(
                 break
             if depth == 1:
                 collecting = None
-                if next_check is not None and pos >= next_check and checkpoint is not None:
+                if checkpoint is not None and pos >= next_check:
                     checkpoint()
                     next_check = pos + CHECKPOINT_BYTES
             continue
