@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from kptr_lsp.findings import Finding, Location, Severity, Source
 from kptr_lsp.kernel.running import VMLINUX_BTF
-from kptr_lsp.toolchain import compdb, debian, pch, vmlinux, warm
+from kptr_lsp.toolchain import compdb, debian, pch, trim, vmlinux, warm
 from kptr_lsp.toolchain.clang import Clang, ToolchainError, find_clang, find_libbpf_headers
 from kptr_lsp.toolchain.diagnostics import parse_clang_stderr
 from kptr_lsp.toolchain.headers import (
@@ -46,6 +46,8 @@ class CompileOptions:
     use_compile_commands: bool = True
     compile_commands: str | None = None  # this compile_commands.json, not the nearest one
     use_pch: bool = True  # precompile the leading include block (see toolchain/pch.py)
+    # compile on vmlinux.h cut to the types the file's BTF holds, when exact (toolchain/trim.py)
+    trim_vmlinux: bool = True
 
 
 @dataclass(frozen=True)
@@ -253,38 +255,14 @@ def compile_buffer(
     cmd = build_command(path, text, options, clang)
     file_dir = os.path.dirname(path)
     cwd = file_dir if os.path.isdir(file_dir) else os.getcwd()
-    stdin = (_line_directive(path) + text).encode("utf-8", errors="surrogateescape")
 
     start = time.perf_counter()
-    ready = None
-    if options.use_pch and pch.CACHE.building(cmd, text, _version(clang)):
-        # An earlier compile (this file's last save, or another file with the same preamble)
-        # is building the PCH: on two cores, waiting for it beats a third heavy clang.
-        ready = pch.CACHE.wait_ready(
-            cmd, text, _version(clang), cwd, options.timeout_s, cancelled, kernel_base=True
-        )
-    elif options.use_pch:
-        ready = pch.CACHE.lookup(cmd, text, _version(clang), cwd, kernel_base=True)
-    if ready is not None:
-        with_pch = (*cmd[:-5], "-include-pch", ready.path, *cmd[-5:])
-        # The preamble's lines come from the PCH: clang reads them emptied, lines kept.
-        rest = _line_directive(path) + ready.preamble.blanked(text)
-        rest_in = rest.encode("utf-8", errors="surrogateescape")
-        returncode, out, err = _run(with_pch, rest_in, cwd, options.timeout_s, cancelled)
-        said = err.decode("utf-8", errors="surrogateescape")
-        listed = ready.stderr_of(said, cwd)
-        if returncode not in (0, None) and pch.PCH_REFUSED.search(said):
-            pch.CACHE.refused(ready.key)  # an input changed since it was built: compile without
-            returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)
-        elif listed is None:
-            # clang opened other headers than the kernel-types PCH stands for: without it
-            log.info("%s: the kernel-types PCH does not fit this compile; compiling without", path)
-            pch.CACHE.misfit(ready)
-            returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)
-        else:
-            cmd, err = with_pch, listed.encode("utf-8", errors="surrogateescape")
-    else:
-        returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)
+    ran = _on_cut(cmd, text, path, options, clang, cwd, cancelled) if options.trim_vmlinux else None
+    if ran is None and not (cancelled is not None and cancelled.is_set()):
+        ran = _compile(cmd, text, path, options, clang, cwd, cancelled)
+        if options.trim_vmlinux and ran[0] is not None:
+            trim.CUTS.learn(path, ran[0], ran[1], ran[2].decode(errors="surrogateescape"), cwd)
+    returncode, out, err, cmd = ran or (None, b"", b"", cmd)
     duration = time.perf_counter() - start
     if cancelled is not None and cancelled.is_set():
         return CompileResult(None, (), cmd, duration)  # superseded: nobody reads this result
@@ -329,6 +307,77 @@ def compile_buffer(
     if dropped is not None and options.use_compile_commands:
         findings = (*findings, dropped)
     return CompileResult(obj, findings, cmd, duration, headers, vendored)
+
+
+def _on_cut(
+    cmd: tuple[str, ...],
+    text: str,
+    path: str,
+    options: CompileOptions,
+    clang: Clang,
+    cwd: str,
+    cancelled: threading.Event | None,
+) -> tuple[int | None, bytes, bytes, tuple[str, ...]] | None:
+    """The compile on the file's cut vmlinux.h, when it gives what the whole header gives
+    (toolchain/trim.py); None when the file has no cut yet, needs the whole header, or
+    `cancelled` was set."""
+    cut = trim.CUTS.cut_for(path, text)
+    for _ in range(trim.ROUNDS):
+        if cut is None:
+            return None
+        ran = _compile(cut.command(cmd), text, path, options, clang, cwd, cancelled)
+        if cancelled is not None and cancelled.is_set():
+            return None
+        said = ran[2].decode("utf-8", errors="surrogateescape")
+        verdict = trim.CUTS.judge(path, cut, ran[0], ran[1], said, cwd)
+        if verdict == "exact":
+            return ran
+        cut = trim.CUTS.cut_for(path, text) if verdict == "again" else None
+    return None
+
+
+def _compile(
+    cmd: tuple[str, ...],
+    text: str,
+    path: str,
+    options: CompileOptions,
+    clang: Clang,
+    cwd: str,
+    cancelled: threading.Event | None,
+) -> tuple[int | None, bytes, bytes, tuple[str, ...]]:
+    """Run `cmd` on the buffer, on the preamble's PCH when one fits: (returncode, stdout,
+    stderr with the PCH's `-H` lines put back, the command that ran)."""
+    stdin = (_line_directive(path) + text).encode("utf-8", errors="surrogateescape")
+    ready = None
+    if options.use_pch and pch.CACHE.building(cmd, text, _version(clang)):
+        # An earlier compile (this file's last save, or another file with the same preamble)
+        # is building the PCH: on two cores, waiting for it beats a third heavy clang.
+        ready = pch.CACHE.wait_ready(
+            cmd, text, _version(clang), cwd, options.timeout_s, cancelled, kernel_base=True
+        )
+    elif options.use_pch:
+        ready = pch.CACHE.lookup(cmd, text, _version(clang), cwd, kernel_base=True)
+    if ready is not None:
+        with_pch = (*cmd[:-5], "-include-pch", ready.path, *cmd[-5:])
+        # The preamble's lines come from the PCH: clang reads them emptied, lines kept.
+        rest = _line_directive(path) + ready.preamble.blanked(text)
+        rest_in = rest.encode("utf-8", errors="surrogateescape")
+        returncode, out, err = _run(with_pch, rest_in, cwd, options.timeout_s, cancelled)
+        said = err.decode("utf-8", errors="surrogateescape")
+        listed = ready.stderr_of(said, cwd)
+        if returncode not in (0, None) and pch.PCH_REFUSED.search(said):
+            pch.CACHE.refused(ready.key)  # an input changed since it was built: compile without
+            returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)
+        elif listed is None:
+            # clang opened other headers than the kernel-types PCH stands for: without it
+            log.info("%s: the kernel-types PCH does not fit this compile; compiling without", path)
+            pch.CACHE.misfit(ready)
+            returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)
+        else:
+            cmd, err = with_pch, listed.encode("utf-8", errors="surrogateescape")
+    else:
+        returncode, out, err = _run(cmd, stdin, cwd, options.timeout_s, cancelled)
+    return returncode, out, err, cmd
 
 
 def _has_compdb_entry(path: str, options: CompileOptions) -> bool:
