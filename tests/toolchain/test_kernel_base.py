@@ -26,8 +26,9 @@ from kptr_lsp.toolchain.kernel_base import Chain, chain_to_vmlinux
 from tests.toolchain.kernel_view import what_the_kernel_gets
 
 PROJECTS = Path(__file__).resolve().parent.parent / "programs" / "projects"
-OPTIONS = CompileOptions(use_compile_commands=False)
-NO_PCH = CompileOptions(use_compile_commands=False, use_pch=False)
+# The PCH layer alone: the cut vmlinux.h on top of it has its own tests (test_trim.py).
+OPTIONS = CompileOptions(use_compile_commands=False, trim_vmlinux=False)
+NO_PCH = CompileOptions(use_compile_commands=False, use_pch=False, trim_vmlinux=False)
 COMMON_H = """\
 /* SPDX-License-Identifier: GPL-2.0 */
 #ifndef __COMMON_H
@@ -164,7 +165,9 @@ def test_anything_else_before_vmlinux_h_keeps_the_plain_compile(
 def test_a_guard_defined_on_the_command_line_keeps_the_plain_compile(project: Path) -> None:
     src = project / "prog.bpf.c"
     text = src.read_text()
-    options = CompileOptions(use_compile_commands=False, extra_flags=("-D__COMMON_H",))
+    options = CompileOptions(
+        use_compile_commands=False, extra_flags=("-D__COMMON_H",), trim_vmlinux=False
+    )
     cmd = build_command(str(src), text, options, find_clang(None))
     assert chain_to_vmlinux(text, cmd, str(project)) is None
     cmd = build_command(str(src), text, OPTIONS, find_clang(None))
@@ -264,7 +267,10 @@ def test_when_clang_opens_another_vmlinux_h_the_compile_is_done_without(
     src = project / "prog.bpf.c"
     src.write_text(PROGRAM.replace("char mark = 300;", "only_in_b mark = 3;"))
     options = CompileOptions(
-        use_compile_commands=False, include_dirs=(str(a), str(b)), extra_flags=("-isystem", str(a))
+        use_compile_commands=False,
+        include_dirs=(str(a), str(b)),
+        extra_flags=("-isystem", str(a)),
+        trim_vmlinux=False,
     )
     cmd = build_command(str(src), src.read_text(), options, find_clang(None))
     chain = chain_to_vmlinux(src.read_text(), cmd, str(project))

@@ -31,8 +31,9 @@ int pass(struct xdp_md *ctx)
 char LICENSE[] SEC("license") = "GPL";
 """
 PROJECTS = Path(__file__).resolve().parent.parent / "programs" / "projects"
-OPTIONS = CompileOptions(use_compile_commands=False)
-NO_PCH = CompileOptions(use_compile_commands=False, use_pch=False)
+# The PCH layer alone: the cut vmlinux.h on top of it has its own tests (test_trim.py).
+OPTIONS = CompileOptions(use_compile_commands=False, trim_vmlinux=False)
+NO_PCH = CompileOptions(use_compile_commands=False, use_pch=False, trim_vmlinux=False)
 
 
 def test_the_preamble_is_the_leading_block_of_directives() -> None:
@@ -56,7 +57,7 @@ def test_compile_with_the_pch_matches_the_compile_without(
 ) -> None:
     src = tmp_path / "prog.bpf.c"
     src.write_text(SOURCE)
-    options = CompileOptions(use_compile_commands=False)
+    options = CompileOptions(use_compile_commands=False, trim_vmlinux=False)
     plain = compile_buffer(str(src), SOURCE, options=options)  # starts the PCH build
     pch.CACHE.wait()
     with_pch = compile_buffer(str(src), SOURCE, options=options)

@@ -44,7 +44,7 @@ def test_the_next_compile_takes_the_started_clang_and_gets_the_same_result(
 ) -> None:
     src = tmp_path / "prog.bpf.c"
     src.write_text(SOURCE)
-    options = CompileOptions(use_compile_commands=False)
+    options = CompileOptions(use_compile_commands=False, trim_vmlinux=False)
     compile_buffer(str(src), SOURCE, options=options)
     pch.CACHE.wait()
     fresh = compile_buffer(str(src), SOURCE, options=options)  # with the PCH: a new command
@@ -69,7 +69,11 @@ def test_close_leaves_no_clang_behind(
         folder.mkdir()
         (folder / "prog.bpf.c").write_text(SOURCE)
         # no PCH builds: waiting for them on a busy machine outlasts the idle clangs' 5 s
-        compile_buffer(str(folder / "prog.bpf.c"), SOURCE, options=CompileOptions(use_pch=False))
+        compile_buffer(
+            str(folder / "prog.bpf.c"),
+            SOURCE,
+            options=CompileOptions(use_pch=False, trim_vmlinux=False),
+        )
     assert 1 <= len(_clang_children()) <= 2
     pool.close()
     assert _clang_children() == []
@@ -79,7 +83,7 @@ def test_off_by_default_nothing_waits(tmp_path: Path, xdg_cache: Path) -> None:
     assert not warm.POOL.enabled
     src = tmp_path / "prog.bpf.c"
     src.write_text(SOURCE)
-    compile_buffer(str(src), SOURCE, options=CompileOptions())
+    compile_buffer(str(src), SOURCE, options=CompileOptions(trim_vmlinux=False))
     assert _clang_children() == []
 
 
