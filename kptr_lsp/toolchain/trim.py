@@ -9,12 +9,13 @@ walk did not touch is only declared (`struct mm_struct;`, on the line of its def
 lines after it left blank) gives clang far less to build and, when the walk touches only kept
 definitions, the same .BTF, .BTF.ext and instructions.
 
-The kept set of a vmlinux.h grows and never shrinks. It starts from every struct and union
-name (defined or forward) in the .BTF of a compile on the whole header, closed under what the
-kept definitions and the header's always-whole parts (anonymous typedef'd structs) hold by
-value, plus any struct the file or its headers define themselves (a redefinition must stay an
-error). A compile on the cut header is taken only when it is exact, judged on what clang said
-and made (`CutHeaders.judge`):
+The kept set of a vmlinux.h grows and never shrinks (each file compiles on the one it last
+needed, so that another file needing more does not make its cut and PCH new). It starts from
+every struct and union name (defined or forward) in the .BTF of a compile on the whole header,
+closed under what the kept definitions and the header's always-whole parts (anonymous
+typedef'd structs, typedefs of arrays) hold by value, plus any struct the file or its headers
+define themselves (a redefinition must stay an error). A compile on the cut header is taken
+only when it is exact, judged on what clang said and made (`CutHeaders.judge`):
 
 - clang named a cut struct or union (an incomplete type, a `sizeof`, a member reached through
   a pointer): it joins the kept set and the file is compiled again;
@@ -307,10 +308,6 @@ class CutHeaders:
     def root(self) -> Path:
         return self._root or vmlinux.cache_root().parent / "trim"
 
-    def forget(self, path: str) -> None:
-        with self._lock:
-            self._files.pop(os.path.abspath(path), None)
-
     def cut_for(self, path: str, text: str) -> Cut | None:
         """The cut header for compiling `text` as `path`; None before a compile of the file on
         a whole header in bpftool's layout succeeded."""
@@ -435,7 +432,11 @@ class CutHeaders:
         root = self.root()
         file = root / f"{digest}.vmlinux.h"
         overlay = root / f"{digest}.yaml"
-        vmlinux.write_atomic(file, header.cut(keep).encode(errors="surrogateescape"))
+        # Named by what they hold: one already there (another server's, an earlier session's)
+        # is the same, and is not written again — a new mtime would make clang refuse the
+        # PCHs built on it.
+        if not file.exists():
+            vmlinux.write_atomic(file, header.cut(keep).encode(errors="surrogateescape"))
         roots = [
             {
                 "name": os.path.dirname(name),
@@ -447,7 +448,8 @@ class CutHeaders:
             for name in sorted(names)
         ]
         spec = {"version": 0, "use-external-names": False, "roots": roots}
-        vmlinux.write_atomic(overlay, json.dumps(spec).encode())
+        if not overlay.exists():
+            vmlinux.write_atomic(overlay, json.dumps(spec).encode())
         cut = Cut(header.path, keep, str(file), str(overlay), names)
         with self._lock:
             self._cuts[digest] = cut
@@ -455,10 +457,15 @@ class CutHeaders:
         return cut
 
     def _prune(self, root: Path) -> None:
-        """Keep the most recently written cuts (a PCH on a pruned one is refused and rebuilt)."""
+        """Keep the most recently written cuts and those this server uses (a PCH on one another
+        server pruned is refused by clang, and the cut written and the PCH built again)."""
+        with self._lock:
+            mine = set(self._cuts)
         with contextlib.suppress(OSError):
             files = sorted(root.glob("*.vmlinux.h"), key=lambda p: p.stat().st_mtime_ns)
             for old in files[:-_KEEP_FILES]:
+                if old.name.split(".")[0] in mine:
+                    continue
                 for stale in (old, old.with_name(old.name.replace(".vmlinux.h", ".yaml"))):
                     with contextlib.suppress(FileNotFoundError):
                         stale.unlink()
