@@ -65,6 +65,7 @@ def compile_options(settings: Settings, workspace_root: str | None) -> CompileOp
         use_compile_commands=settings.use_compile_commands,
         compile_commands=settings.compile_commands,
         use_pch=settings.precompiled_header,
+        trim_vmlinux=settings.trim_vmlinux,
     )
 
 

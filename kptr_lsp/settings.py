@@ -65,6 +65,8 @@ class Settings:
     # The compile_commands.json to take flags from; None = the nearest one above the file
     compile_commands: str | None = None
     precompiled_header: bool = True  # precompile the vmlinux.h include block once
+    # compile on vmlinux.h cut to the types the file's BTF holds, when exact (toolchain/trim.py)
+    trim_vmlinux: bool = True
     diagnostics_on_change: bool = True  # re-analyse unsaved edits after an idle delay
     change_delay_ms: int = 600  # idle delay before an unsaved edit is analysed
     verify: bool = True  # load programs into the kernel verifier

@@ -9,13 +9,16 @@ Real clang, vmlinux.h generated from this kernel's BTF.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from kptr_lsp.toolchain import trim
+from kptr_lsp.pipeline import compile_options
+from kptr_lsp.settings import Settings
+from kptr_lsp.toolchain import pch, trim
 from kptr_lsp.toolchain.clang import find_clang
 from kptr_lsp.toolchain.compile import CompileOptions, CompileResult, compile_buffer
 from kptr_lsp.toolchain.vmlinux import ensure_vmlinux_h
@@ -200,3 +203,51 @@ def test_a_file_keeps_its_cut_when_another_file_needs_more(
     mine = compile_buffer(str(first), wider, options=TRIM)
     _same(compile_buffer(str(first), wider, options=WHOLE), mine)
     assert compile_buffer(str(first), wider, options=TRIM).command == theirs.command
+
+
+def test_a_cut_on_disk_is_not_written_again(
+    tmp_path: Path, xdg_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second server (or the next session) finds the same cut where the first wrote it and
+    leaves it be: a new mtime would make clang refuse every PCH built on it."""
+    src = tmp_path / "prog.bpf.c"
+    written: list[list[int]] = []
+    for _ in range(2):  # two servers, one after the other, on one cache
+        monkeypatch.setattr(trim, "CUTS", trim.CutHeaders(root=tmp_path / "cuts"))
+        compile_buffer(str(src), BASE, options=TRIM)
+        assert _on_cut(compile_buffer(str(src), BASE, options=TRIM))
+        cuts = sorted((tmp_path / "cuts").iterdir())
+        assert len(cuts) == 2  # the header and its overlay
+        written.append([p.stat().st_mtime_ns for p in cuts])
+    assert written[0] == written[1]
+
+
+def test_on_the_preamble_pch_of_the_cut_the_object_is_the_whole_headers(
+    tmp_path: Path, cuts: trim.CutHeaders
+) -> None:
+    """The server's way: the cut's preamble precompiled (in the background), then loaded."""
+    tools = tmp_path / "tools"
+    shutil.copytree(PROGRAMS / "projects" / "header_chain", tools)
+    src = tools / "execsnoop.bpf.c"
+    text = src.read_text()
+    with_pch = CompileOptions(use_compile_commands=False)
+    for _ in range(2):  # the whole header's compile, then the cut's: each starts its PCH
+        compile_buffer(str(src), text, options=with_pch)
+        pch.CACHE.wait()
+    result = compile_buffer(str(src), text, options=with_pch)
+    assert _on_cut(result) and "-include-pch" in result.command
+    _same(compile_buffer(str(src), text, options=WHOLE), result)
+
+
+def test_the_trim_vmlinux_setting_false_keeps_every_compile_on_the_whole_header(
+    tmp_path: Path, cuts: trim.CutHeaders
+) -> None:
+    settings, problems = Settings.from_mapping({"trimVmlinux": False, "useCompileCommands": False})
+    assert not problems
+    options = dataclasses.replace(compile_options(settings, str(tmp_path)), use_pch=False)
+    src = tmp_path / "prog.bpf.c"
+    results = [compile_buffer(str(src), BASE, options=options) for _ in range(2)]
+    assert all(r.obj is not None and not _on_cut(r) for r in results)
+    on = dataclasses.replace(options, trim_vmlinux=True)
+    compile_buffer(str(src), BASE, options=on)
+    assert _on_cut(compile_buffer(str(src), BASE, options=on))  # the same file does cut

@@ -79,6 +79,7 @@ return {
     useCompileCommands = true,
     compileCommands = vim.NIL, -- the nearest compile_commands.json above the file
     precompiledHeader = true,
+    trimVmlinux = true, -- false: never compile on the cut vmlinux.h
     diagnosticsOnChange = true, -- false: analyse on open and on save only
     changeDelayMs = 600,
     verify = true,

@@ -29,6 +29,7 @@ const SERVER_SETTINGS = [
   "useCompileCommands",
   "compileCommands",
   "precompiledHeader",
+  "trimVmlinux",
   "diagnosticsOnChange",
   "changeDelayMs",
   "verify",
