@@ -328,6 +328,8 @@ def _on_cut(
         ran = _compile(cut.command(cmd), text, path, options, clang, cwd, cancelled)
         if cancelled is not None and cancelled.is_set():
             return None
+        if ran[0] is None:
+            return ran  # timed out: on the whole header it would take longer still
         said = ran[2].decode("utf-8", errors="surrogateescape")
         verdict = trim.CUTS.judge(path, cut, ran[0], ran[1], said, cwd)
         if verdict == "exact":

@@ -341,8 +341,13 @@ class CutHeaders:
     ) -> str:
         """What to do with a compile on `cut`: "exact" (take it), "again" (the kept set grew:
         compile on the new cut) or "whole" (compile on the whole header): the module's rules."""
-        if not cut.names & set(_opened(stderr, cwd)):
+        headers = [p for p in _opened(stderr, cwd) if os.path.basename(p) == "vmlinux.h"]
+        if headers and not cut.names & set(headers):
             return "exact"  # clang found another vmlinux.h: a compile on a whole header
+        if not headers and returncode != 0:
+            return "whole"  # stopped before its headers (a bad overlay?): the whole one says
+        if not headers:
+            return "exact"  # no vmlinux.h at all: nothing was cut
         with self._lock:
             kept = self._kept.get(cut.header)
             if kept is None:

@@ -251,3 +251,15 @@ def test_the_trim_vmlinux_setting_false_keeps_every_compile_on_the_whole_header(
     on = dataclasses.replace(options, trim_vmlinux=True)
     compile_buffer(str(src), BASE, options=on)
     assert _on_cut(compile_buffer(str(src), BASE, options=on))  # the same file does cut
+
+
+def test_a_cut_compile_that_times_out_is_not_repeated_on_the_whole_header(
+    tmp_path: Path, cuts: trim.CutHeaders
+) -> None:
+    src = tmp_path / "prog.bpf.c"
+    compile_buffer(str(src), BASE, options=TRIM)
+    hurried = dataclasses.replace(TRIM, timeout_s=0.001)
+    result = compile_buffer(str(src), BASE, options=hurried)
+    [finding] = result.findings
+    assert finding.code == "timeout" and result.obj is None
+    assert _on_cut(result)  # the one compile that timed out, not a second on the whole header
