@@ -12,6 +12,7 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kptr_lsp.findings import Finding, Location, Severity, Source
@@ -257,9 +258,13 @@ def compile_buffer(
     cwd = file_dir if os.path.isdir(file_dir) else os.getcwd()
 
     start = time.perf_counter()
-    ran = _on_cut(cmd, text, path, options, clang, cwd, cancelled) if options.trim_vmlinux else None
+
+    def run(command: tuple[str, ...]) -> _Ran:
+        return _compile(command, text, path, options, clang, cwd, cancelled)
+
+    ran = _on_cut(cmd, path, text, cwd, run, cancelled) if options.trim_vmlinux else None
     if ran is None and not (cancelled is not None and cancelled.is_set()):
-        ran = _compile(cmd, text, path, options, clang, cwd, cancelled)
+        ran = run(cmd)
         if options.trim_vmlinux and ran[0] is not None:
             trim.CUTS.learn(path, ran[0], ran[1], ran[2].decode(errors="surrogateescape"), cwd)
     returncode, out, err, cmd = ran or (None, b"", b"", cmd)
@@ -309,15 +314,18 @@ def compile_buffer(
     return CompileResult(obj, findings, cmd, duration, headers, vendored)
 
 
+# (returncode, stdout, stderr, the command that ran)
+_Ran = tuple[int | None, bytes, bytes, tuple[str, ...]]
+
+
 def _on_cut(
     cmd: tuple[str, ...],
-    text: str,
     path: str,
-    options: CompileOptions,
-    clang: Clang,
+    text: str,
     cwd: str,
+    run: Callable[[tuple[str, ...]], _Ran],
     cancelled: threading.Event | None,
-) -> tuple[int | None, bytes, bytes, tuple[str, ...]] | None:
+) -> _Ran | None:
     """The compile on the file's cut vmlinux.h, when it gives what the whole header gives
     (toolchain/trim.py); None when the file has no cut yet, needs the whole header, or
     `cancelled` was set."""
@@ -325,7 +333,7 @@ def _on_cut(
     for _ in range(trim.ROUNDS):
         if cut is None:
             return None
-        ran = _compile(cut.command(cmd), text, path, options, clang, cwd, cancelled)
+        ran = run(cut.command(cmd))
         if cancelled is not None and cancelled.is_set():
             return None
         if ran[0] is None:
@@ -346,7 +354,7 @@ def _compile(
     clang: Clang,
     cwd: str,
     cancelled: threading.Event | None,
-) -> tuple[int | None, bytes, bytes, tuple[str, ...]]:
+) -> _Ran:
     """Run `cmd` on the buffer, on the preamble's PCH when one fits: (returncode, stdout,
     stderr with the PCH's `-H` lines put back, the command that ran)."""
     stdin = (_line_directive(path) + text).encode("utf-8", errors="surrogateescape")
