@@ -41,7 +41,7 @@ _SOURCE_TREES = (
     os.path.join("external", "libbpf"),
     os.path.join("vendor", "libbpf"),
 )
-_HEADER_LINE = re.compile(r"^(\.+) (\S.*)$")
+HEADER_LINE = re.compile(r"^(\.+) (\S.*)$")  # one of clang's `-H` lines: depth, path
 
 
 @dataclass(frozen=True)
@@ -126,13 +126,20 @@ def vmlinux_dirs(dirs: Iterable[str], target_arch: str) -> list[str]:
 def included_headers(stderr: str, cwd: str = ".") -> tuple[IncludedHeader, ...]:
     """The headers clang's `-H` reports opening, in order. A quote include relative to the
     buffer (clang reads it from stdin) is named relative to clang's working directory `cwd`."""
-    found: list[IncludedHeader] = []
+    return tuple(IncludedHeader(depth, os.path.realpath(p)) for depth, p in _opened(stderr, cwd))
+
+
+def opened_headers(stderr: str, cwd: str = ".") -> list[str]:
+    """`included_headers`' paths as clang opened them: absolute, symlinks not resolved (what
+    a `-ivfsoverlay` entry must name)."""
+    return [os.path.normpath(p) for _, p in _opened(stderr, cwd)]
+
+
+def _opened(stderr: str, cwd: str) -> Iterator[tuple[int, str]]:
     for line in stderr.splitlines():
-        m = _HEADER_LINE.match(line)
+        m = HEADER_LINE.match(line)
         if m:
-            path = os.path.join(cwd, m[2].strip())
-            found.append(IncludedHeader(len(m[1]), os.path.realpath(path)))
-    return tuple(found)
+            yield len(m[1]), os.path.join(cwd, m[2].strip())
 
 
 def without_header_lines(stderr: str) -> str:
@@ -143,7 +150,7 @@ def without_header_lines(stderr: str) -> str:
         if line.startswith("Multiple include guards may be useful for:"):
             advice = True
             continue
-        if _HEADER_LINE.match(line) or (advice and os.path.isabs(line.strip())):
+        if HEADER_LINE.match(line) or (advice and os.path.isabs(line.strip())):
             continue
         advice = False
         kept.append(line)

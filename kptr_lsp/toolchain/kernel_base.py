@@ -23,13 +23,13 @@ import re
 from dataclasses import dataclass
 
 from kptr_lsp.toolchain.directives import code_lines
+from kptr_lsp.toolchain.headers import HEADER_LINE
 
 _INCLUDE = re.compile(r'#\s*include\s*(?:"([^"]+)"|<([^>]+)>)$')
 _IFNDEF = re.compile(r"#\s*(?:ifndef\s+(\w+)|if\s+!\s*defined\s*\(?\s*(\w+)\s*\)?)$")
 _DEFINE = re.compile(r"#\s*define\s+(\w+)(?:\s.*)?$")
 _PRAGMA_ONCE = re.compile(r"#\s*pragma\s+once$")
 _ENDIF = re.compile(r"#\s*endif\b")
-_HEADER_LINE = re.compile(r"^(\.+) (\S.*)$")
 _PREINCLUDES = ("-include", "-imacros", "-include-pch")
 _MAX_DEPTH = 8
 _HEAD_BYTES = 64 * 1024  # a header's guard and first include are near its top
@@ -50,19 +50,19 @@ class Chain:
         opened other headers than the chain (or another vmlinux.h): then the PCH did not stand
         for what the file includes, and the compile must be done without it."""
         lines = stderr.splitlines(keepends=True)
-        at = [i for i, line in enumerate(lines) if _HEADER_LINE.match(line)]
+        at = [i for i, line in enumerate(lines) if HEADER_LINE.match(line)]
         depth = len(self.through) + 1
         for n, want in enumerate(self.through, start=1):
             if len(at) < n:
                 return None
-            m = _HEADER_LINE.match(lines[at[n - 1]])
+            m = HEADER_LINE.match(lines[at[n - 1]])
             assert m is not None
             if len(m.group(1)) != n or _normal(cwd, m.group(2)) != want:
                 return None
         after = at[len(self.through) :]  # the header lines after the chain's
         insert = after[0] if after else len(lines)
         if after:
-            m = _HEADER_LINE.match(lines[insert])
+            m = HEADER_LINE.match(lines[insert])
             assert m is not None
             if len(m.group(1)) == depth and os.path.basename(m.group(2)) == VMLINUX:
                 if _normal(cwd, m.group(2)) != self.vmlinux:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from kptr_lsp.toolchain import vmlinux
 from kptr_lsp.toolchain.directives import code_lines
-from kptr_lsp.toolchain.headers import included_headers, without_header_lines
+from kptr_lsp.toolchain.headers import HEADER_LINE, included_headers, without_header_lines
 from kptr_lsp.toolchain.kernel_base import Chain, chain_to_vmlinux
 
 _BUILD_TIMEOUT_S = 60.0
@@ -50,7 +50,6 @@ _KEEP_CHAINED = 64  # chained onto a base: kilobytes each
 _MISSING = ("absent", "stale")  # a PCH to build
 # clang's words when a PCH cannot be used (inputs modified, flags differ, bad file)
 PCH_REFUSED = re.compile(r"precompiled header|PCH file|AST file", re.IGNORECASE)
-_HEADER_LINE = re.compile(r"^\.+ \S")
 _INCLUDE = re.compile(r"#\s*(?:include|include_next|import)\b")
 _CONDITIONAL_OPEN = re.compile(r"#\s*if(?:n?def)?\b")
 _CONDITIONAL_CLOSE = re.compile(r"#\s*endif\b")
@@ -559,7 +558,7 @@ class PchCache:
             deps = {
                 h.path: _settled(h.path, build.started_ns) for h in included_headers(err, build.cwd)
             }
-            lines = "".join(f"{x}\n" for x in err.splitlines() if _HEADER_LINE.match(x))
+            lines = "".join(f"{x}\n" for x in err.splitlines() if HEADER_LINE.match(x))
             if build.base is not None:
                 # what the base read is read by every compile on this one too
                 base_deps = self._deps.get(build.base.key)
