@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 
 from . import wire
 from .errors import BTFError
@@ -198,6 +198,15 @@ class Spec:
                 return t
             t = t.type
         raise BTFError(f"type id {t.id}: more than {wire.MAX_RESOLVE_DEPTH} modifiers deep")
+
+    def names_of(self, kinds: Container[int]) -> set[str]:
+        """The names of this blob's own types of these kinds, read without inflating them."""
+        words = self._words
+        return {
+            self.string(words[off])
+            for off, kind in zip(self._offsets, self._kinds, strict=True)
+            if kind in kinds and words[off]
+        }
 
     def decl_tags(self, target: Type) -> list[DeclTag]:
         """Decl tags naming `target` (on the type itself or one of its members/params)."""

@@ -51,9 +51,10 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-from kptr_lsp.btf.wire import Kind, parse_header, scan_types, type_words
+from kptr_lsp.btf.spec import Spec
+from kptr_lsp.btf.wire import Kind
 from kptr_lsp.toolchain import vmlinux
-from kptr_lsp.toolchain.headers import without_header_lines
+from kptr_lsp.toolchain.headers import opened_headers, without_header_lines
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,6 @@ _PRAGMA = "#pragma clang attribute push (__attribute__((preserve_access_index)),
 _NAMED = re.compile(r"\b(?:struct|union) (\w+)")
 # A definition in the file or its headers: one of a cut name must stay a redefinition error.
 _DEFINES = re.compile(r"\b(?:struct|union)\s+(\w+)\s*(?:__attribute__\(\(.*?\)\)\s*)?\{")
-_HEADER_LINE = re.compile(r"^(\.+) (\S.*)$")
 
 
 def _identity(path: str) -> tuple[int, int, int] | None:
@@ -235,36 +235,10 @@ def read_header(path: str) -> Header | None:
 
 def btf_record_names(obj: bytes) -> set[str]:
     """The names of the object's .BTF structs, unions and forward declarations."""
-    elf = ELFFile(io.BytesIO(obj))
-    section = elf.get_section_by_name(".BTF")
+    section = ELFFile(io.BytesIO(obj)).get_section_by_name(".BTF")
     if section is None:
         return set()
-    data = section.data()
-    header = parse_header(data)
-    words = type_words(data, header)
-    offsets, kinds = scan_types(words)
-    start = header.hdr_len + header.str_off
-    strings = data[start : start + header.str_len]
-    out: set[str] = set()
-    wanted = (Kind.STRUCT, Kind.UNION, Kind.FWD)
-    for offset, kind in zip(offsets, kinds, strict=True):
-        if kind in wanted:
-            name_off = words[offset]
-            end = strings.find(b"\0", name_off)
-            if name_off and end > name_off:
-                out.add(strings[name_off:end].decode(errors="replace"))
-    return out
-
-
-def _opened(stderr: str, cwd: str) -> list[str]:
-    """The headers clang's `-H` lines name, made absolute as clang opened them (no symlink
-    resolved: the overlay maps path names)."""
-    out: list[str] = []
-    for line in stderr.splitlines():
-        m = _HEADER_LINE.match(line)
-        if m:
-            out.append(os.path.normpath(os.path.join(cwd, m[2].strip())))
-    return out
+    return Spec.parse(section.data(), lazy=True).names_of((Kind.STRUCT, Kind.UNION, Kind.FWD))
 
 
 @dataclass(frozen=True)
@@ -341,7 +315,7 @@ class CutHeaders:
     ) -> str:
         """What to do with a compile on `cut`: "exact" (take it), "again" (the kept set grew:
         compile on the new cut) or "whole" (compile on the whole header): the module's rules."""
-        headers = [p for p in _opened(stderr, cwd) if os.path.basename(p) == "vmlinux.h"]
+        headers = [p for p in opened_headers(stderr, cwd) if os.path.basename(p) == "vmlinux.h"]
         if headers and not cut.names & set(headers):
             return "exact"  # clang found another vmlinux.h: a compile on a whole header
         if not headers and returncode != 0:
@@ -377,7 +351,7 @@ class CutHeaders:
         """After a compile on the whole header: which vmlinux.h the file reads, and the names
         its .BTF holds (the start of the kept set)."""
         path = os.path.abspath(path)
-        opened = _opened(stderr, cwd)
+        opened = opened_headers(stderr, cwd)
         found = [p for p in opened if os.path.basename(p) == "vmlinux.h"]
         if returncode != 0 or not obj.startswith(b"\x7fELF") or not found:
             return

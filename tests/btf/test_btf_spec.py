@@ -25,6 +25,7 @@ from kptr_lsp.btf.types import (
     Union,
     Var,
 )
+from kptr_lsp.btf.wire import Kind
 
 
 def _struct(spec: Spec, name: str) -> Struct:
@@ -166,3 +167,12 @@ def test_types_by_name_lists_every_match_and_misses_cleanly(sample: Sample) -> N
     assert [type(t) for t in spec.types_by_name("kl_val")] == [Struct]
     assert spec.types_by_name("no_such_type_anywhere") == []
     assert spec.find("kl_val", Union) is None
+
+
+def test_names_of_kinds_matches_the_inflated_types(sample: Sample) -> None:
+    assert sample.obj.btf is not None
+    lazy = Spec.parse(sample.obj.btf, lazy=True)
+    names = lazy.names_of((Kind.STRUCT, Kind.UNION, Kind.FWD))
+    inflated = {t.name for t in sample.spec if isinstance(t, Struct | Union | Fwd) and t.name}
+    assert names == inflated
+    assert {"kl_val", "kl_either", "kl_opaque"} <= names and "kl_xdp" not in names
