@@ -10,6 +10,7 @@ Real clang, vmlinux.h generated from this kernel's BTF.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -263,3 +264,26 @@ def test_a_cut_compile_that_times_out_is_not_repeated_on_the_whole_header(
     [finding] = result.findings
     assert finding.code == "timeout" and result.obj is None
     assert _on_cut(result)  # the one compile that timed out, not a second on the whole header
+
+
+def test_a_tools_next_version_compiles_on_the_cut_as_on_the_whole_header(
+    tmp_path: Path, cuts: trim.CutHeaders, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tool laid out as libbpf-tools lay them out (projects/tool_versions), edited into its
+    next version in the editor: it starts reading `mm->arg_start` (a struct through a member)
+    and `bprm->filename` under bpf_core_field_exists (a CO-RE relocation on a struct the first
+    version's BTF never named)."""
+    tool = tmp_path / "tool"
+    shutil.copytree(PROGRAMS / "projects" / "tool_versions", tool)
+    src = tool / "execsnoop.bpf.c"
+    first, edited = src.read_text(), (tool / "execsnoop_args.bpf.c").read_text()
+    compile_buffer(str(src), first, options=TRIM)
+    assert _on_cut(compile_buffer(str(src), first, options=TRIM))
+    caplog.set_level(logging.DEBUG, logger="kptr_lsp.toolchain.trim")
+    cut = compile_buffer(str(src), edited, options=TRIM)
+    # the cut lacked linux_binprm: the edit's BTF named it, so it compiled on the whole header
+    assert any("linux_binprm" in r.getMessage() for r in caplog.records)
+    _same(compile_buffer(str(src), edited, options=WHOLE), cut)
+    again = compile_buffer(str(src), edited, options=TRIM)
+    assert _on_cut(again)
+    _same(cut, again)
